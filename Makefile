@@ -1,0 +1,45 @@
+# Two commands do everything on a fresh machine (each creates .venv when missing):
+#   make demo   train a small model on the bundled data, propagate masks, write figures + metrics
+#   make test   every check CI runs
+# TORCH picks the torch build: the default CPU release; on a GPU machine e.g.
+#   make test TORCH="torch --index-url https://download.pytorch.org/whl/cu124"
+VENV  ?= .venv
+PY    := $(VENV)/bin/python
+BIN   := $(VENV)/bin
+TORCH ?= torch==2.13.0
+OUT   ?= out
+export OMP_NUM_THREADS ?= 2
+
+.PHONY: demo test install readme docs clean
+
+$(VENV)/.installed: setup.py settings.ini pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q $(TORCH)
+	$(PY) -m pip install -q -e ".[dev]"
+	touch $@
+
+install: $(VENV)/.installed
+
+demo: $(VENV)/.installed
+	$(BIN)/contrastcorr demo --out $(OUT)
+
+test: $(VENV)/.installed
+	@echo "== notebooks clean and library in sync (nbdev_clean and nbdev_export change nothing)"
+	@git status --porcelain > .git/state-before; git diff >> .git/state-before
+	$(BIN)/nbdev_clean
+	$(BIN)/nbdev_export
+	@git status --porcelain > .git/state-after; git diff >> .git/state-after
+	@cmp -s .git/state-before .git/state-after || { git status --porcelain; git diff --stat; echo "nbdev_clean/nbdev_export changed files: run them and commit"; exit 1; }
+	@echo "== README in step with nbs/index.ipynb"
+	$(PY) tools/readme.py --check
+	@echo "== execute every notebook"
+	$(BIN)/nbdev_test --n_workers 2 --timing
+	@echo "== pytest"
+	$(BIN)/pytest tests/ -q -rs
+
+readme: $(VENV)/.installed
+	$(PY) tools/readme.py
+
+clean:
+	rm -rf $(VENV) $(OUT) _docs _proc
