@@ -91,12 +91,18 @@ def test_lab_bad_input():
     with pytest.raises(TypeError, match='Tensor'): rgb_to_lab(np.zeros((3, 2, 2)))
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason='no CUDA device')
+@pytest.mark.gpu
 def test_lab_on_cuda():
     rgb = torch.rand(2, 3, 8, 8, device='cuda')
     lab = rgb_to_lab(rgb)
     assert lab.device == rgb.device
     torch.testing.assert_close(lab.cpu(), rgb_to_lab(rgb.cpu()), atol=1e-3, rtol=1e-4)
+    assert (lab_to_rgb(lab) - rgb).abs().max() < 1e-4 and lab_to_unit(lab).device == rgb.device
+    x = (torch.rand(1, 3, 2, 2, dtype=torch.float64, device='cuda') * 0.9 + 0.05).requires_grad_()
+    assert torch.autograd.gradcheck(rgb_to_lab, (x,))
+    m = torch.randint(0, 4, (5, 6), device='cuda')
+    assert mask_to_rgb(m).device == m.device
+    assert overlay_mask(torch.zeros(3, 5, 6, dtype=torch.uint8, device='cuda'), m).device == m.device
 
 
 # ---------------------------------------------------------------- frames
@@ -337,3 +343,16 @@ def test_pair_errors_and_seed():
     a0, _ = synthetic_pair_with_shift(size=(16, 16), shift=(1, 1), seed=0)
     b0, _ = synthetic_pair_with_shift(size=(16, 16), shift=(1, 1), seed=1)
     assert not torch.equal(a0, b0)
+
+
+def test_asset_path_prefers_installed_assets(tmp_path, monkeypatch):
+    "A wheel installs data/ as contrastcorr/assets: that location wins, the repo's data/ is the fallback."
+    import contrastcorr
+    pkg = tmp_path/'site'/'contrastcorr'
+    (pkg/'assets'/'davis').mkdir(parents=True)
+    (tmp_path/'site'/'data').mkdir()
+    (tmp_path/'site'/'data'/'only_in_repo.txt').write_text('x')
+    monkeypatch.setattr(contrastcorr, '__file__', str(pkg/'__init__.py'))
+    assert asset_path('davis') == (pkg/'assets'/'davis').resolve()
+    assert asset_path('only_in_repo.txt') == (tmp_path/'site'/'data'/'only_in_repo.txt').resolve()
+    with pytest.raises(FileNotFoundError, match='assets'): asset_path('videos')
