@@ -85,11 +85,11 @@ def test_image_translation_many_seeds():
         for shift in [(13, -7), (-20, 11), (5, 3), (-9, -14)]:
             f0, f1 = synthetic_pair_with_shift((128, 128), shift, seed=seed)
             F0, F1 = [context_features(lab_to_unit(rgb_to_lab(f[None].float() / 255))) for f in (f0, f1)]
-            box, _ = track_patch(F0[..., 4:10, 5:11], F1, tau=0.005)
+            box, _ = track_patch(F0[..., 4:10, 5:11], F1, tau=0.002)
             truth = torch.tensor([8 + shift[0] / 8, 7 + shift[1] / 8])
             errs.append((box[0, :2] - truth).abs().max().item())
     errs = torch.tensor(errs)
-    assert errs.median() < 0.5 and (errs < 1).float().mean() >= 0.8, errs
+    assert errs.median() < 0.5 and (errs < 1).float().mean() >= 0.9, errs
 
 
 def test_scale_needs_two_cells_and_shapes():
