@@ -41,5 +41,8 @@ test: $(VENV)/.installed
 readme: $(VENV)/.installed
 	$(PY) tools/readme.py
 
+docs: $(VENV)/.installed
+	$(PY) tools/docs.py --out _docs
+
 clean:
 	rm -rf $(VENV) $(OUT) _docs _proc
