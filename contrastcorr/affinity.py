@@ -95,6 +95,64 @@ def propagate_labels_dense(F_t, F_r, L_r, tau=1.0, topk=None, radius=None, windo
     A = S if (topk is not None and softmax_over == 'all') else S.softmax(1)   # (B, T·N, N)
     return torch.einsum('bdn,bnm->bdm', L_r.flatten(2), A).view(B, -1, h, w)
 
+# %% ../nbs/01_affinity.ipynb #26bd7f00
+def _tile_size(B, Tg, Tw, N, R, max_elems, largest=12):
+    "Largest square tile side a <= `largest` whose logits B·a²·(Tw·(a+2R)² + Tg·N) fit in `max_elems` (at least 1)."
+    for a in range(largest, 0, -1):
+        if B * a * a * (Tw * (a + 2 * R) ** 2 + Tg * N) <= max_elems: return a
+    return 1
+
+def _propagate_windowed(F_t, F_r, L_r, tau, topk, radius, win, softmax_over, max_elems):
+    "`propagate_labels` with a window, by a×a target tiles: a windowed frame only contributes its (a+2R)² cells around the tile."
+    B, C, T, h, w = F_r.shape
+    D, R = L_r.shape[1], int(radius)
+    g_idx = [i for i in range(T) if not win[i]]                               # frames matched everywhere (CRW: the first)
+    w_idx = [i for i in range(T) if win[i]]                                   # frames matched within the window
+    Tg, Tw = len(g_idx), len(w_idx)
+    a = _tile_size(B, Tg, Tw, h * w, R, max_elems)
+    K1 = a + 2 * R                                                            # side of the reference region of one tile
+    hp, wp = -(-h // a) * a, -(-w // a) * a                                   # target grid padded to whole tiles
+    Ft = F.pad(F_t / tau, (0, wp - w, 0, hp - h)).permute(0, 2, 3, 1).contiguous()   # (B, hp, wp, C), 1/τ folded in
+    pad = (R, R + wp - w, R, R + hp - h)
+    Fw = F.pad(F_r[:, :, w_idx], pad).permute(0, 2, 3, 4, 1).contiguous()   # (B, Tw, hp+2R, wp+2R, C), channels last:
+    # a tile's region is then Tw·K1 runs of K1·C contiguous floats
+    Lw = F.pad(L_r[:, :, w_idx], pad)                                       # (B, D, Tw, hp+2R, wp+2R)
+    inside = F.pad(torch.ones(h, w, dtype=torch.bool, device=F_t.device), pad)   # (hp+2R, wp+2R): not padding
+    if Tg:
+        Fg = F_r[:, :, g_idx].flatten(2).transpose(1, 2)                     # (B, Tg·N, C)
+        Lg = L_r[:, :, g_idx].flatten(2)                                    # (B, D, Tg·N)
+    # tile cell (i, j) sits at (i+R, j+R) of its reference region; region cell (p, q) is allowed within radius
+    ti, tj = torch.meshgrid(torch.arange(a, device=F_t.device), torch.arange(a, device=F_t.device), indexing='ij')
+    rp, rq = torch.meshgrid(torch.arange(K1, device=F_t.device), torch.arange(K1, device=F_t.device), indexing='ij')
+    near = ((ti.reshape(-1, 1) + R - rp.reshape(1, -1)) ** 2
+            + (tj.reshape(-1, 1) + R - rq.reshape(1, -1)) ** 2) <= radius ** 2   # (a², K1²)
+    m = a * a
+    out = F_t.new_zeros(B, D, hp, wp)
+    for y in range(0, hp, a):
+        for x in range(0, wp, a):
+            Ft_tile = Ft[:, y:y + a, x:x + a].reshape(B, m, C)              # (B, m, C)
+            Fw_reg = Fw[:, :, y:y + K1, x:x + K1].reshape(B, Tw * K1 * K1, C)
+            blocked = ~(near & inside[y:y + K1, x:x + K1].reshape(1, -1))   # (m, K1²)
+            S_w = Ft_tile @ Fw_reg.transpose(1, 2)                          # (B, m, Tw·K1²)
+            S_w.view(B, m, Tw, K1 * K1).masked_fill_(blocked[:, None], float('-inf'))
+            parts = [(S_w, Lw[:, :, :, y:y + K1, x:x + K1].reshape(B, D, Tw * K1 * K1))]
+            if Tg: parts.append((Ft_tile @ Fg.transpose(1, 2), Lg))         # (B, m, Tg·N)
+            if topk is None or softmax_over == 'all':   # log of the softmax denominator over every allowed position
+                lse = torch.stack([S.logsumexp(-1) for S, _ in parts]).logsumexp(0)   # (B, m)
+            if topk is None:
+                res = sum(torch.einsum('bdn,bmn->bdm', L, (S - lse[..., None]).exp()) for S, L in parts)   # (B, D, m)
+            else:   # the k best overall are among the k best of each part
+                cand = [(S.topk(min(topk, S.shape[-1]), dim=-1), L) for S, L in parts]
+                val = torch.cat([v for (v, _), _ in cand], -1)                                  # (B, m, ≤2k)
+                lab = torch.cat([L.gather(2, i.reshape(B, 1, -1).expand(B, D, -1)).view(B, D, m, -1)
+                                 for (_, i), L in cand], -1)                                    # (B, D, m, ≤2k)
+                val, idx = val.topk(min(topk, val.shape[-1]), dim=-1)                           # (B, m, k)
+                lab = lab.gather(3, idx[:, None].expand(B, D, -1, -1))                          # (B, D, m, k)
+                wgt = val.softmax(-1) if softmax_over == 'topk' else (val - lse[..., None]).exp()
+                res = (lab * wgt[:, None]).sum(-1)                                              # (B, D, m)
+            out[:, :, y:y + a, x:x + a] = res.view(B, D, a, a)
+    return out[:, :, :h, :w]
+
 # %% ../nbs/01_affinity.ipynb #473c71a1
 def propagate_labels(F_t, F_r, L_r, tau=1.0, topk=None, radius=None, window=None, mutual=False,
                      softmax_over='topk', max_elems=2**25):
@@ -106,6 +164,10 @@ def propagate_labels(F_t, F_r, L_r, tau=1.0, topk=None, radius=None, window=None
         raise ValueError(f"`topk` must be in [1, T·h·w = {T * N}], got {topk}")
     if softmax_over not in ('topk', 'all'): raise ValueError(f"`softmax_over` must be 'topk' or 'all', got {softmax_over!r}")
     if window is not None and len(window) != T: raise ValueError(f"`window` must have one bool per reference frame (T={T}), got {len(window)}")
+    if radius is not None and radius < 0: raise ValueError(f"`radius` must be >= 0 feature cells, got {radius}")
+    if radius is not None and not mutual and (window is None or any(window)):   # only logits inside the window
+        win = [True] * T if window is None else [bool(v) for v in window]
+        return _propagate_windowed(F_t, F_r, L_r, tau, topk, radius, win, softmax_over, max_elems)
     # Target-major layout: each block of logits is (B, m, T·N), so softmax and top-k run over the contiguous last dim.
     Fr, Ft, Lr = F_r.flatten(2), F_t.flatten(2).transpose(1, 2), L_r.flatten(2)   # (B,C,T·N), (B,N,C), (B,D,T·N)
     chunk = max(1, min(N, max_elems // max(1, B * T * N)))   # target positions per block
