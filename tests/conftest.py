@@ -1,7 +1,10 @@
-"""Shared pytest configuration: the `gpu` marker.
+"""Shared pytest configuration: the `gpu` and `browser` markers.
 
 Tests marked `@pytest.mark.gpu` need a CUDA device; they are skipped automatically (with a reason) when
 `torch.cuda.is_available()` is False, so `pytest tests/` passes on the CPU-only CI machine.
+Tests marked `@pytest.mark.browser` drive JupyterLab in headless Chromium (tests/test_browser.py); they skip themselves,
+with the reason, only when `chromium` or the `playwright` package is missing (tools/ci_browser_setup.sh installs both).
+Deselect them with `-m "not browser"`.
 """
 import pytest
 import torch
@@ -9,6 +12,7 @@ import torch
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "gpu: needs a CUDA device; skipped automatically when torch.cuda.is_available() is False")
+    config.addinivalue_line("markers", "browser: drives JupyterLab in headless Chromium via Playwright (needs chromium + playwright)")
 
 
 def pytest_collection_modifyitems(config, items):
