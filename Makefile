@@ -10,7 +10,7 @@ TORCH ?= torch==2.13.0
 OUT   ?= out
 export OMP_NUM_THREADS ?= 2
 
-.PHONY: demo test install readme docs clean
+.PHONY: demo test install readme docs clean browser
 
 $(VENV)/.installed: setup.py settings.ini pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -24,7 +24,12 @@ install: $(VENV)/.installed
 demo: $(VENV)/.installed
 	$(BIN)/contrastcorr demo --out $(OUT)
 
-test: $(VENV)/.installed
+# Debian's chromium for the real-browser widget test (tests/test_browser.py); without root or apt the test skips
+# itself and says why.
+browser: $(VENV)/.installed
+	VENV=$(VENV) bash tools/ci_browser_setup.sh || echo "warning: chromium/playwright not installed: the browser test will skip"
+
+test: $(VENV)/.installed browser
 	@echo "== notebooks clean and library in sync (nbdev_clean and nbdev_export change nothing)"
 	@git status --porcelain > .git/state-before; git diff >> .git/state-before
 	$(BIN)/nbdev_clean
