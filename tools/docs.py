@@ -150,6 +150,15 @@ def _local_links(body, depth):
     return body.replace(f'href="{base}', f'href="{"../" * depth}')
 
 
+def _notebook_links(body, src, nbs, href):
+    "Point relative links between notebooks (`../01_affinity.ipynb#1.-The-dense-affinity`) at their pages."
+    def fix(m):
+        target = (src.parent / m.group(1)).resolve()
+        if not target.is_file(): return m.group(0)
+        return f'href="{os.path.relpath(page_path(target, nbs), href.parent)}{m.group(2) or ""}"'
+    return re.sub(r'href="(?![a-z]+:)([^"#]+\.ipynb)(#[^"]*)?"', fix, body)
+
+
 def _nav(pages, current):
     "Sidebar: every page in reading order, subfolders as sections, the current page's H2s beneath it."
     up, out, section = "../" * (len(current["href"].parts) - 1), [], None
@@ -277,7 +286,8 @@ def _render(src, nbs):
     nb, fm = process(src)
     body, _ = _EXPORTER.from_notebook_node(nb, resources={"metadata": {"path": str(src.parent)}})
     href = page_path(src, nbs)
-    body = _display_math(_local_links(_add_anchors(body, nb), len(href.parts) - 1))
+    body = _notebook_links(_local_links(_add_anchors(body, nb), len(href.parts) - 1), src, nbs, href)
+    body = _display_math(body)
     title = _inline_md(fm.get("title") or src.stem)
     return dict(src=src, href=href, title=title, text_title=re.sub(r"<[^>]+>", "", title),
                 subtitle=_inline_md(fm.get("description", "")), body=body, toc=_toc(body), problems=_problems(src))
