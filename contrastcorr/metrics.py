@@ -195,8 +195,8 @@ _GLOBAL_KEYS = ('J&F-Mean', 'J-Mean', 'J-Recall', 'J-Decay', 'F-Mean', 'F-Recall
 
 def evaluate_davis(davis_root, predictions_dir, sequences=None, annotations='Annotations', resolution: str = '480p',
                    year: str = '2017', split: str = 'val', binarize: bool = False, exclude_void: bool = False,
-                   bound_th: float = 0.008) -> dict:
-    "Official-protocol DAVIS J&F of a folder of predicted PNGs: global means, per-object, per-sequence and per-frame scores."
+                   bound_th: float = 0.008, max_frames: int | None = None) -> dict:
+    "Official-protocol DAVIS J&F of a folder of predicted PNGs (of the first `max_frames` frames): global means, per-object, per-sequence, per-frame."
     t0 = time.time()
     root, pred_root = Path(davis_root), Path(predictions_dir)
     ann_dir = Path(annotations) if Path(annotations).is_absolute() else root/annotations
@@ -206,7 +206,7 @@ def evaluate_davis(davis_root, predictions_dir, sequences=None, annotations='Ann
     seqs = _list_sequences(root, ann_dir, year, split) if sequences is None else [sequences] if isinstance(sequences, str) else list(sequences)
     per_object, per_sequence, per_frame = {}, {}, {}
     for seq in seqs:
-        gt_files = sorted((ann_dir/seq).glob('*.png'))
+        gt_files = sorted((ann_dir/seq).glob('*.png'))[:max_frames]
         if not gt_files: raise FileNotFoundError(f"no annotations for sequence {seq!r} in {ann_dir/seq}")
         if len(gt_files) < 3: raise ValueError(f"sequence {seq!r} has {len(gt_files)} annotated frames; need >= 3 (first and last are not scored)")
         if not (pred_root/seq).is_dir(): raise FileNotFoundError(f"no predictions for sequence {seq!r}: folder {pred_root/seq} missing")
@@ -240,7 +240,7 @@ def evaluate_davis(davis_root, predictions_dir, sequences=None, annotations='Ann
     out = {'J&F-Mean': (out['J-Mean'] + out['F-Mean']) / 2, **out}
     out.update(per_object=per_object, per_sequence=per_sequence, per_frame=per_frame,
                config=dict(davis_root=str(root), predictions=str(pred_root), annotations=str(ann_dir), sequences=seqs,
-                           binarize=binarize, exclude_void=exclude_void, bound_th=bound_th),
+                           binarize=binarize, exclude_void=exclude_void, bound_th=bound_th, max_frames=max_frames),
                seconds=time.time() - t0)
     return out
 
@@ -270,6 +270,7 @@ def add_evaluate_args(parser: argparse.ArgumentParser) -> argparse.ArgumentParse
     parser.add_argument('--split', default='val')
     parser.add_argument('--binarize', action='store_true', help='merge all object ids into one object (binary masks)')
     parser.add_argument('--exclude-void', action='store_true', help='exclude void (255) pixels (the official tool does not)')
+    parser.add_argument('--max-frames', type=int, default=None, help='score only the first N frames of each sequence')
     parser.add_argument('--json', action='store_true', help='print the results as JSON instead of tables')
     return parser
 
@@ -279,7 +280,7 @@ def evaluate_cli(args=None) -> dict:
         args = add_evaluate_args(argparse.ArgumentParser(prog='contrastcorr evaluate', description=evaluate_davis.__doc__)).parse_args(args)
     res = evaluate_davis(args.davis_root, args.predictions, sequences=args.sequences, annotations=args.annotations,
                          resolution=args.resolution, year=args.year, split=args.split, binarize=args.binarize,
-                         exclude_void=args.exclude_void)
+                         exclude_void=args.exclude_void, max_frames=args.max_frames)
     if args.json: print(json.dumps({k: v for k, v in res.items() if k != 'per_frame'}, indent=1))
     else: print(format_results(res))
     return res
