@@ -357,7 +357,7 @@ def default_device() -> str:
 
 def add_propagate_args(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     "Add the `propagate` options (encoder, DAVIS folder or video + mask, output, protocol, device) to `parser`."
-    parser.add_argument('--encoder', required=True, help="checkpoint file, 'lab' (raw Lab patches) or 'random[:WIDTH[:DEPTH]]'")
+    parser.add_argument('--encoder', required=True, help="checkpoint file, 'lab' (raw Lab colours, no learning) or 'random[:WIDTH[:DEPTH]]' (seeded random Encoder)")
     src = parser.add_mutually_exclusive_group(required=True)
     src.add_argument('--davis-root', help='DAVIS-format folder (JPEGImages/, Annotations/, ImageSets/)')
     src.add_argument('--video', help='your own clip: a video file (needs PyAV) or a folder of JPEG/PNG frames')
