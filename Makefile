@@ -1,5 +1,6 @@
 # Two commands do everything on a fresh machine (each creates .venv when missing):
 #   make demo   train a small model on the bundled data, propagate masks, write figures + metrics
+#               (make demo QUICK=1: use the shipped tutorial checkpoint instead of training)
 #   make test   every check CI runs
 # TORCH picks the torch build: the default CPU release; on a GPU machine e.g.
 #   make test TORCH="torch --index-url https://download.pytorch.org/whl/cu124"
@@ -22,7 +23,7 @@ $(VENV)/.installed: setup.py settings.ini pyproject.toml
 install: $(VENV)/.installed
 
 demo: $(VENV)/.installed
-	$(BIN)/contrastcorr demo --out $(OUT)
+	$(BIN)/contrastcorr demo --out $(OUT) $(if $(QUICK),--quick)
 
 # Debian's chromium for the real-browser widget test (tests/test_browser.py); without root or apt the test skips
 # itself and says why.

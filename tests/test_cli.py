@@ -36,8 +36,14 @@ def test_evaluate_on_shipped_oracle(tmp_path):
 
 
 def test_demo_writes_its_outputs(tmp_path):
-    res = run('demo', '--out', str(tmp_path), env={**os.environ, 'OMP_NUM_THREADS': '2'})
+    res = run('demo', '--out', str(tmp_path), '--steps', '2', '--sequences', 'kite-surf', '--max-frames', '5',
+              env={**os.environ, 'OMP_NUM_THREADS': '2'})
     assert res.returncode == 0, res.stderr
-    assert (tmp_path / 'results.md').exists() and (tmp_path / 'reconstruction.png').stat().st_size > 10_000
-    rec = json.loads((tmp_path / 'results.json').read_text())['reconstruction']
-    assert rec['recon_error'] < rec['copy_error']
+    for f in ('results.md', 'reconstruction.png', 'segmentation.png', 'run/encoder.pt', 'run/log.jsonl'):
+        assert (tmp_path / f).exists(), f
+    out = json.loads((tmp_path / 'results.json').read_text())
+    assert out['reconstruction']['recon_error'] < out['reconstruction']['copy_error']
+    assert set(out['davis']) == {'lab', 'random', 'trained', 'released'}
+    # kite-surf's three first-frame objects are propagated, then scored as one (the later GT frames are their union)
+    assert all(r['per_sequence']['kite-surf']['objects'] == 1 for r in out['davis'].values())
+    assert len(list((tmp_path / 'predictions' / 'lab' / 'kite-surf').glob('*.png'))) == 5
