@@ -20,3 +20,11 @@ def pytest_collection_modifyitems(config, items):
     skip = pytest.mark.skip(reason="needs a CUDA device (torch.cuda.is_available() is False)")
     for item in items:
         if 'gpu' in item.keywords: item.add_marker(skip)
+
+
+@pytest.fixture(autouse=True)
+def _restore_flush_denormal():
+    """`ContrastCorr.forward` turns on flush-to-zero for speed (a process-wide CPU setting); undo it after each test
+    so later tests (e.g. hypothesis' float strategies, which need subnormals) see standard IEEE-754 arithmetic."""
+    yield
+    torch.set_flush_denormal(False)

@@ -19,6 +19,7 @@ import multiprocessing as mp
 from concurrent.futures import ProcessPoolExecutor
 from itertools import repeat
 from pathlib import Path
+from urllib.parse import quote, unquote
 
 root = Path(__file__).resolve().parents[1]
 MATHJAX = "https://cdn.jsdelivr.net/npm/mathjax@3/es5/tex-chtml.js"
@@ -150,12 +151,15 @@ def _local_links(body, depth):
     return body.replace(f'href="{base}', f'href="{"../" * depth}')
 
 
+_ANCHOR_SAFE = "?/:@!$&'()*+,;="   # characters nbconvert leaves unencoded in heading ids
+
 def _notebook_links(body, src, nbs, href):
     "Point relative links between notebooks (`../01_affinity.ipynb#1.-The-dense-affinity`) at their pages."
     def fix(m):
         target = (src.parent / m.group(1)).resolve()
         if not target.is_file(): return m.group(0)
-        return f'href="{os.path.relpath(page_path(target, nbs), href.parent)}{m.group(2) or ""}"'
+        anchor = m.group(2) and "#" + quote(unquote(m.group(2)[1:]), safe=_ANCHOR_SAFE)   # nbconvert's id spelling
+        return f'href="{os.path.relpath(page_path(target, nbs), href.parent)}{anchor or ""}"'
     return re.sub(r'href="(?![a-z]+:)([^"#]+\.ipynb)(#[^"]*)?"', fix, body)
 
 
