@@ -1,0 +1,200 @@
+"""Training: data sources and their errors, exact resume after SIGKILL, Ctrl-C, two-process torchrun (gloo), encoder.pt.
+
+The CLI tests run `python -m contrastcorr.train` in subprocesses with a tiny model (width 8, 32² crops in 64² frames)
+so that each run takes a few seconds on a CPU.
+"""
+import json, os, signal, subprocess, sys, time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from contrastcorr.data import asset_path
+from contrastcorr.train import (PairDataset, FrameFolder, SyntheticClip, TrainConfig, VideoFile, load_encoder, make_schedule,
+                                make_sources, pair_loader, plot_log, read_log)
+
+TINY = ['--config', 'tutorial', '--data', 'synthetic:4', '--batch-size', '2', '--no-progress', '--device', 'cpu', '--log-every', '1',
+        '--set', 'model.width=8', 'ref_size=32', 'target_size=64']
+ENV = {**os.environ, 'OMP_NUM_THREADS': '1', 'PYTHONUNBUFFERED': '1'}
+
+
+def cli(out, *extra):
+    return [sys.executable, '-m', 'contrastcorr.train', *TINY, '--out', str(out), *extra]
+
+
+def losses(out):
+    "(step, loss, every term) of each step record of a run's log."
+    return [tuple(sorted((k, v) for k, v in r.items() if k not in ('elapsed',))) for r in read_log(Path(out) / 'log.jsonl') if 'loss' in r]
+
+
+def write_video(path, n_frames, size=(48, 64)):
+    import av
+    with av.open(str(path), 'w') as c:
+        s = c.add_stream('mpeg4', rate=10)
+        s.height, s.width, s.pix_fmt = *size, 'yuv420p'
+        for i in range(n_frames):
+            img = np.full((*size, 3), 20 * i % 255, np.uint8)
+            for p in s.encode(av.VideoFrame.from_ndarray(img, format='rgb24')): c.mux(p)
+        for p in s.encode(): c.mux(p)
+
+
+def write_frames(folder, n, size=(40, 56)):
+    folder.mkdir(parents=True)
+    for i in range(n): Image.fromarray(np.random.default_rng(i).integers(0, 255, (*size, 3), dtype=np.uint8)).save(folder / f'{i:05d}.jpg')
+
+
+# ---------------------------------------------------------------- data
+def test_sources_of_every_kind(tmp_path):
+    write_frames(tmp_path / 'frames', 5)
+    write_frames(tmp_path / 'nested' / 'a' / 'frames', 3)        # TrackingNet-like: folders of frame folders
+    write_video(tmp_path / 'nested' / 'b.mp4', 6)
+    vids = make_sources(['synthetic:3', tmp_path / 'frames', tmp_path / 'nested', asset_path('davis'),
+                         asset_path('videos', 'bikes_short.mp4')], max_side=64)
+    kinds = [type(v).__name__ for v in vids]
+    assert kinds == ['SyntheticClip'] * 3 + ['FrameFolder', 'FrameFolder', 'VideoFile', 'FrameFolder', 'FrameFolder', 'VideoFile']
+    assert [v.n_frames for v in vids[3:6]] == [5, 3, 6]
+    assert vids[5].frame(2).shape == (3, 48, 64)
+    assert vids[-1].frame(0).shape == (3, 27, 64)                # 272×640 → long side 64
+    ds = PairDataset(vids, ref_size=32, target_size=64, max_gap=50)
+    for k in range(2 * len(vids)):
+        p = ds[k]
+        assert p['ref'].shape == (3, 32, 32) and p['target'].shape == (3, 64, 64) and p['ref'].dtype == torch.uint8
+        t0, t1 = p['frames'].tolist()
+        assert 1 <= t1 - t0 <= vids[p['video']].n_frames - 1
+
+
+def test_bad_inputs_name_the_file(tmp_path):
+    (tmp_path / 'empty').mkdir()
+    write_frames(tmp_path / 'one', 1)
+    write_video(tmp_path / 'one.mp4', 1)
+    (tmp_path / 'garbage.mp4').write_bytes(b'\x00' * 100)
+    write_frames(tmp_path / 'corrupt', 3)
+    (tmp_path / 'corrupt' / '00002.jpg').write_bytes(b'\xff\xd8 truncated')
+    cases = [(tmp_path / 'missing', 'does not exist'), (tmp_path / 'empty', 'no videos found'),
+             (tmp_path / 'one', 'has 1 frame(s)'), (tmp_path / 'one.mp4', 'has 1 frame(s)'),
+             (tmp_path / 'garbage.mp4', 'cannot read video')]
+    for path, msg in cases:
+        with pytest.raises((ValueError, FileNotFoundError)) as e: make_sources([path])
+        assert msg in str(e.value) and str(path) in str(e.value), (path, str(e.value))
+    with pytest.raises(ValueError, match=r'cannot read frame .*corrupt/00002\.jpg'): make_sources([tmp_path / 'corrupt'])[0].frame(2)
+    with pytest.raises(ValueError, match='must be a positive multiple of 8'): PairDataset(['synthetic:1'], ref_size=20)
+
+
+def test_workers_give_the_same_batches():
+    ds = PairDataset(['synthetic:3', asset_path('videos', 'bikes_short.mp4')], ref_size=32, target_size=64, max_gap=5)
+    a = list(pair_loader(ds, 2, start=0, stop=4))
+    b = list(pair_loader(ds, 2, start=0, stop=4, num_workers=2))
+    c = list(pair_loader(ds, 2, start=2, stop=4))                # resuming at step 2
+    for x, y in zip(a, b): assert all(torch.equal(x[k], y[k]) for k in ('ref', 'ref_t', 'target', 'index'))
+    for x, y in zip(a[2:], c): assert torch.equal(x['target'], y['target'])
+
+
+def test_schedule_presets():
+    p = TrainConfig.paper()
+    assert (p.batch_size, p.lr, p.warmup_epochs, p.main_epochs, p.lr_step_epochs) == (16, 1e-4, 100, 100, 40)
+    s = make_schedule(p, 30_000)
+    assert (s.warmup_steps, s.total_steps, s.lr_step) == (187_500, 375_000, 75_000)
+    assert s.stage(187_499) == 'warmup' and s.stage(187_500) == 'main'
+
+
+# ---------------------------------------------------------------- CLI: resume, Ctrl-C, torchrun
+def test_help():
+    r = subprocess.run([sys.executable, '-m', 'contrastcorr.train', '--help'], capture_output=True, text=True, env=ENV, timeout=120)
+    assert r.returncode == 0 and '--resume' in r.stdout and '--compile' in r.stdout
+
+
+def test_sigkill_then_resume_is_exact(tmp_path):
+    "A run killed with SIGKILL after a checkpoint, then resumed, logs the same losses as an uninterrupted run."
+    steps = ['--steps', '24', '--ckpt-every', '4']
+    full = subprocess.run(cli(tmp_path / 'full', *steps), env=ENV, capture_output=True, text=True, timeout=600)
+    assert full.returncode == 0, full.stderr[-3000:]
+    out = tmp_path / 'killed'
+    p = subprocess.Popen(cli(out, *steps), env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    t0 = time.time()
+    while p.poll() is None and time.time() - t0 < 600:           # kill once a checkpoint exists and 2 more steps are logged
+        if (out / 'checkpoint.pt').exists() and (out / 'log.jsonl').exists() and len(losses(out)) >= 6: break
+        time.sleep(0.01)
+    assert p.poll() is None, f"the run ended before it could be killed: {p.stderr.read()[-2000:]}"
+    p.send_signal(signal.SIGKILL); p.wait()
+    ck = torch.load(out / 'checkpoint.pt', weights_only=True)
+    n_logged = len(losses(out))
+    assert 4 <= ck['step'] < 24 and n_logged >= ck['step'], (ck['step'], n_logged)
+    resumed = subprocess.run(cli(out, '--resume'), env=ENV, capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert len(losses(tmp_path / 'full')) == 24
+    assert losses(out) == losses(tmp_path / 'full')               # bit-exact: same floats in the JSON
+    ends = [r for r in read_log(out / 'log.jsonl') if r.get('event') == 'end']
+    full_end = [r for r in read_log(tmp_path / 'full' / 'log.jsonl') if r.get('event') == 'end']
+    assert ends[-1]['param_digests'] == full_end[-1]['param_digests']
+
+
+def test_ctrl_c_saves_and_exits_cleanly(tmp_path):
+    out = tmp_path / 'run'
+    p = subprocess.Popen(cli(out, '--steps', '100000', '--ckpt-every', '100000'), env=ENV, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    t0 = time.time()
+    while p.poll() is None and time.time() - t0 < 600:
+        if (out / 'log.jsonl').exists() and len(losses(out)) >= 3: break
+        time.sleep(0.02)
+    p.send_signal(signal.SIGINT)
+    stdout, stderr = p.communicate(timeout=300)
+    assert p.returncode == 0, stderr[-3000:]
+    assert 'continue with --resume' in stderr and 'Traceback' not in stderr
+    ck = torch.load(out / 'checkpoint.pt', weights_only=True)
+    assert ck['step'] == len(losses(out)) >= 3                    # the checkpoint is the last logged step
+    assert read_log(out / 'log.jsonl')[-1]['event'] == 'stopped'
+    r = subprocess.run(cli(out, '--resume', '--steps', str(ck['step'] + 2)), env=ENV, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert len(losses(out)) == ck['step'] + 2
+
+
+def test_torchrun_two_processes_gloo(tmp_path):
+    "torchrun --nproc_per_node=2 on CPU: finishes, one checkpoint, one log, identical parameters in both processes."
+    out = tmp_path / 'ddp'
+    cmd = [sys.executable, '-m', 'torch.distributed.run', '--standalone', '--nproc_per_node=2',
+           '-m', 'contrastcorr.train', *TINY, '--out', str(out), '--steps', '6', '--ckpt-every', '1000']
+    r = subprocess.run(cmd, env=ENV, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-4000:]
+    assert sorted(p.name for p in out.glob('*.pt')) == ['checkpoint.pt', 'encoder.pt']
+    ck = torch.load(out / 'checkpoint.pt', weights_only=True)
+    assert ck['step'] == 6 and ck['world_size'] == 2 and len(ck['rng']) == 2
+    assert [r['step'] for r in read_log(out / 'log.jsonl') if 'loss' in r] == list(range(6))   # rank 0 alone writes
+    end = read_log(out / 'log.jsonl')[-1]
+    assert end['event'] == 'end' and len(end['param_digests']) == 2
+    assert end['param_digests'][0] == end['param_digests'][1]    # DDP kept the processes in step
+    assert json.loads((out / 'config.json').read_text())['world_size'] == 2
+
+
+def test_encoder_file_and_plot(tmp_path):
+    from contrastcorr.encoder import Encoder
+    r = subprocess.run(cli(tmp_path / 'r', '--steps', '3'), env=ENV, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    ck = torch.load(tmp_path / 'r' / 'encoder.pt', weights_only=True)
+    assert set(ck) == {'config', 'encoder'} and ck['config'] == dict(width=8, depth=3, in_ch=3)
+    enc = Encoder(**ck['config']); enc.load_state_dict(ck['encoder'])
+    assert load_encoder(tmp_path / 'r' / 'encoder.pt')(torch.zeros(1, 3, 64, 64)).shape == (1, 32, 8, 8)
+    assert (tmp_path / 'r' / 'losses.png').stat().st_size > 1000
+    fig = plot_log(tmp_path / 'r' / 'log.jsonl')
+    titles = [a.get_title() for a in fig.axes if a.get_visible()]
+    terms = {k for rec in read_log(tmp_path / 'r' / 'log.jsonl') if 'loss' in rec for k in rec} - {'step', 'stage', 'lr', 'elapsed', 'loss'}
+    assert titles[0] == 'loss' and titles[-1] == 'lr' and set(titles[1:-1]) == terms
+
+
+def test_shipped_tutorial_checkpoint():
+    "data/tutorial_checkpoint.pt is an encoder file that loads; data/tutorial_log.jsonl covers the whole run."
+    enc = load_encoder(asset_path('tutorial_checkpoint.pt'))
+    assert enc(torch.zeros(1, 3, 64, 64)).shape[-2:] == (8, 8)
+    log = read_log(asset_path('tutorial_log.jsonl'))
+    steps = [r['step'] for r in log if 'loss' in r]
+    assert steps == sorted(steps) and log[-1]['event'] == 'end' and log[-1]['steps'] == log[-1]['total_steps']
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize('amp', ['bf16', 'fp16'])
+def test_cuda_autocast(tmp_path, amp):
+    cmd = [x if x != 'cpu' else 'cuda' for x in cli(tmp_path / amp, '--steps', '4', '--amp', amp)]
+    r = subprocess.run(cmd, env=ENV, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert all(np.isfinite(r_['loss']) for r_ in read_log(tmp_path / amp / 'log.jsonl') if 'loss' in r_)
