@@ -95,6 +95,26 @@ def propagate_labels_dense(F_t, F_r, L_r, tau=1.0, topk=None, radius=None, windo
     A = S if (topk is not None and softmax_over == 'all') else S.softmax(1)   # (B, T·N, N)
     return torch.einsum('bdn,bnm->bdm', L_r.flatten(2), A).view(B, -1, h, w)
 
+# %% ../nbs/01_affinity.ipynb #c3d4e5f6
+def _take(x, idx):
+    "Rows of x (B, n, E) at indices idx (B, ...) -> (B, ..., E): one row lookup, far faster than `gather` with an expanded index."
+    B, n, E = x.shape
+    flat = (idx + n * torch.arange(B, device=idx.device).view(-1, *[1] * (idx.ndim - 1))).flatten()
+    return F.embedding(flat, x.reshape(B * n, E)).view(*idx.shape, E)
+
+def _topk_grouped(S, k):
+    "Top-k over dims 1, 2 of S (B, G, n, m) for each of the m targets -> values and positions g·n + c, each (B, m, k)."
+    B, G, n, m = S.shape
+    if G == 1 or k >= n:
+        val, j = S.reshape(B, G * n, m).topk(min(k, G * n), dim=1)
+        return val.transpose(1, 2), j.transpose(1, 2)
+    # the k best of a target lie in the k rows c whose maxima over G are best: one cheap max over S, then k·G candidates
+    c = S.amax(1).transpose(1, 2).topk(k, dim=-1).indices[..., None]                   # (B, m, k, 1)
+    g, t = torch.arange(G, device=S.device), torch.arange(m, device=S.device).view(1, m, 1, 1)
+    at = ((torch.arange(B, device=S.device).view(B, 1, 1, 1) * G + g) * n + c) * m + t   # (B, m, k, G) offsets in S
+    val, j = S.reshape(-1)[at.flatten(2)].topk(k, dim=-1)                              # (B, m, k)
+    return val, (g * n + c).flatten(2).gather(2, j)
+
 # %% ../nbs/01_affinity.ipynb #26bd7f00
 def _tile_size(B, Tg, Tw, N, R, max_elems, largest=12):
     "Largest square tile side a <= `largest` whose logits B·a²·(Tw·(a+2R)² + Tg·N) fit in `max_elems` (at least 1)."
@@ -102,60 +122,83 @@ def _tile_size(B, Tg, Tw, N, R, max_elems, largest=12):
         if B * a * a * (Tw * (a + 2 * R) ** 2 + Tg * N) <= max_elems: return a
     return 1
 
-def _propagate_windowed(F_t, F_r, L_r, tau, topk, radius, win, softmax_over, max_elems):
+def _propagate_windowed(F_t, F_r, L_r, tau, topk, radius, win, softmax_over, max_elems, dtype=None):
     "`propagate_labels` with a window, by a×a target tiles: a windowed frame only contributes its (a+2R)² cells around the tile."
     B, C, T, h, w = F_r.shape
-    D, R = L_r.shape[1], int(radius)
+    D, R, N, dev, ex = L_r.shape[1], int(radius), h * w, F_t.device, F_t.dtype
     g_idx = [i for i in range(T) if not win[i]]                               # frames matched everywhere (CRW: the first)
     w_idx = [i for i in range(T) if win[i]]                                   # frames matched within the window
     Tg, Tw = len(g_idx), len(w_idx)
-    a = _tile_size(B, Tg, Tw, h * w, R, max_elems)
-    K1 = a + 2 * R                                                            # side of the reference region of one tile
+    low = topk is not None and softmax_over == 'topk' and dtype not in (None, ex)   # choose in `dtype`, weigh exactly
+    mm = dtype if low else ex                                                 # dtype of the big matrix products
+    a = _tile_size(B, Tg, Tw, N, R, max_elems)
+    K1, m = a + 2 * R, a * a                                                  # side of a tile's reference region; cells per tile
     hp, wp = -(-h // a) * a, -(-w // a) * a                                   # target grid padded to whole tiles
     Ft = F.pad(F_t / tau, (0, wp - w, 0, hp - h)).permute(0, 2, 3, 1).contiguous()   # (B, hp, wp, C), 1/τ folded in
-    pad = (R, R + wp - w, R, R + hp - h)
-    Fw = F.pad(F_r[:, :, w_idx], pad).permute(0, 2, 3, 4, 1).contiguous()   # (B, Tw, hp+2R, wp+2R, C), channels last:
-    # a tile's region is then Tw·K1 runs of K1·C contiguous floats
-    Lw = F.pad(L_r[:, :, w_idx], pad)                                       # (B, D, Tw, hp+2R, wp+2R)
-    inside = F.pad(torch.ones(h, w, dtype=torch.bool, device=F_t.device), pad)   # (hp+2R, wp+2R): not padding
+    Fr = F_r.permute(0, 2, 3, 4, 1).contiguous().view(B, T * N, C)           # (B, T·N, C): free if F_r is channels-last
+    Lr = L_r.permute(0, 2, 3, 4, 1).contiguous().view(B, T * N, D)           # (B, T·N, D)
+    Fw = Fr.new_zeros(B, Tw, hp + 2 * R, wp + 2 * R, C, dtype=mm)            # windowed frames, channels last, zero border:
+    for i, t in enumerate(w_idx): Fw[:, i, R:R + h, R:R + w] = Fr.view(B, T, h, w, C)[:, t]   # a region row is K1·C numbers
+    bound = Fr.norm(dim=-1).amax(1) if low else None                          # (B,) ‖f_r‖ <= bound for every reference cell
+    frame = torch.tensor(w_idx, device=dev)                                   # windowed frame -> its index in F_r
+    inside = F.pad(torch.ones(h, w, dtype=torch.bool, device=dev), (R, R + wp - w, R, R + hp - h))   # (hp+2R, wp+2R)
     if Tg:
-        Fg = F_r[:, :, g_idx].flatten(2).transpose(1, 2)                     # (B, Tg·N, C)
-        Lg = L_r[:, :, g_idx].flatten(2)                                    # (B, D, Tg·N)
+        g_rows = (torch.tensor(g_idx, device=dev)[:, None] * N + torch.arange(N, device=dev)).flatten()   # (Tg·N,)
+        Fg = Fr[:, g_rows].to(mm)                                             # (B, Tg·N, C)
+        G = next((g for g in (10, 8, 6, 5, 4, 3, 2) if Tg * N % g == 0 and Tg * N // g > 2 * (topk or 0)), 1)   # groups for top-k
     # tile cell (i, j) sits at (i+R, j+R) of its reference region; region cell (p, q) is allowed within radius
-    ti, tj = torch.meshgrid(torch.arange(a, device=F_t.device), torch.arange(a, device=F_t.device), indexing='ij')
-    rp, rq = torch.meshgrid(torch.arange(K1, device=F_t.device), torch.arange(K1, device=F_t.device), indexing='ij')
-    near = ((ti.reshape(-1, 1) + R - rp.reshape(1, -1)) ** 2
-            + (tj.reshape(-1, 1) + R - rq.reshape(1, -1)) ** 2) <= radius ** 2   # (a², K1²)
-    m = a * a
+    ar, ak = torch.arange(a, device=dev), torch.arange(K1, device=dev)
+    ti, tj = [v.reshape(-1, 1) for v in torch.meshgrid(ar, ar, indexing='ij')]   # (m, 1)
+    rp, rq = [v.flatten() for v in torch.meshgrid(ak, ak, indexing='ij')]         # (K1²,)
+    near = ((ti + R - rp) ** 2 + (tj + R - rq) ** 2 <= radius ** 2).T             # (K1², m)
+    kk = None if topk is None else (2 * topk if low else topk)               # in low precision: 2k candidates, then exact
+    S_w = Fr.new_empty(B, Tw, K1 * K1, m, dtype=mm)                           # one tile's windowed logits (reference, target)
+    reg = Fr.new_empty(B, Tw, K1, K1, C, dtype=mm)                            # ... and its reference region
     out = F_t.new_zeros(B, D, hp, wp)
     for y in range(0, hp, a):
         for x in range(0, wp, a):
-            Ft_tile = Ft[:, y:y + a, x:x + a].reshape(B, m, C)              # (B, m, C)
-            Fw_reg = Fw[:, :, y:y + K1, x:x + K1].reshape(B, Tw * K1 * K1, C)
-            blocked = ~(near & inside[y:y + K1, x:x + K1].reshape(1, -1))   # (m, K1²)
-            S_w = Ft_tile @ Fw_reg.transpose(1, 2)                          # (B, m, Tw·K1²)
-            S_w.view(B, m, Tw, K1 * K1).masked_fill_(blocked[:, None], float('-inf'))
-            parts = [(S_w, Lw[:, :, :, y:y + K1, x:x + K1].reshape(B, D, Tw * K1 * K1))]
-            if Tg: parts.append((Ft_tile @ Fg.transpose(1, 2), Lg))         # (B, m, Tg·N)
+            A = Ft[:, y:y + a, x:x + a].reshape(B, m, C)                      # (B, m, C) targets
+            At = A.to(mm).transpose(1, 2).contiguous()                        # (B, C, m)
+            allowed = near & inside[y:y + K1, x:x + K1].reshape(-1, 1)        # (K1², m)
+            # start value of the products: -inf outside the window, else 0, or in low precision minus an upper bound of
+            # each target's logits (Cauchy-Schwarz), so the best logits land near 0 where bfloat16 is most precise
+            top = (A.norm(dim=-1) * bound[:, None]) if low else A.new_zeros(B, m)   # (B, m)
+            start = (-top).to(mm)[:, None, None, :]                           # (B, 1, 1, m)
+            S_w.copy_(start.masked_fill(~allowed, float('-inf')))
+            reg.copy_(Fw[:, :, y:y + K1, x:x + K1])
+            S_w.view(B, Tw * K1 * K1, m).baddbmm_(reg.view(B, Tw * K1 * K1, C), At)
+            S_g = start[:, 0].expand(B, Tg * N, m).baddbmm(Fg, At) if Tg else None   # (B, Tg·N, m)
+            def rows(t, c):   # region cell c of windowed frame t -> its row in Fr (padding clamped: it is -inf anyway)
+                yy, xx = (y + rp[c] - R).clamp(0, h - 1), (x + rq[c] - R).clamp(0, w - 1)
+                return frame[t] * N + yy * w + xx
             if topk is None or softmax_over == 'all':   # log of the softmax denominator over every allowed position
-                lse = torch.stack([S.logsumexp(-1) for S, _ in parts]).logsumexp(0)   # (B, m)
+                lse = S_w.logsumexp((1, 2))                                   # (B, m)
+                if Tg: lse = torch.logaddexp(lse, S_g.logsumexp(1))
             if topk is None:
-                res = sum(torch.einsum('bdn,bmn->bdm', L, (S - lse[..., None]).exp()) for S, L in parts)   # (B, D, m)
+                n_w = torch.arange(Tw * K1 * K1, device=dev)
+                W = (S_w - lse[:, None, None]).exp().view(B, -1, m)           # (B, Tw·K1², m)
+                res = torch.einsum('bnd,bnm->bdm', _take(Lr, rows(n_w // (K1 * K1), n_w % (K1 * K1)).expand(B, -1)), W)
+                if Tg: res = res + torch.einsum('bnd,bnm->bdm', Lr[:, g_rows], (S_g - lse[:, None]).exp())
             else:   # the k best overall are among the k best of each part
-                cand = [(S.topk(min(topk, S.shape[-1]), dim=-1), L) for S, L in parts]
-                val = torch.cat([v for (v, _), _ in cand], -1)                                  # (B, m, ≤2k)
-                lab = torch.cat([L.gather(2, i.reshape(B, 1, -1).expand(B, D, -1)).view(B, D, m, -1)
-                                 for (_, i), L in cand], -1)                                    # (B, D, m, ≤2k)
-                val, idx = val.topk(min(topk, val.shape[-1]), dim=-1)                           # (B, m, k)
-                lab = lab.gather(3, idx[:, None].expand(B, D, -1, -1))                          # (B, D, m, k)
+                val, j = _topk_grouped(S_w, min(kk, Tw * K1 * K1))           # (B, m, kk), j = t·K1² + c
+                vals, pos = [val.to(ex)], [rows(j // (K1 * K1), j % (K1 * K1))]
+                if Tg:
+                    val, j = _topk_grouped(S_g.view(B, G, -1, m), min(kk, Tg * N))
+                    vals.append(val.to(ex)); pos.append(g_rows[j])
+                val, pos = torch.cat(vals, -1), torch.cat(pos, -1)            # (B, m, ≤2kk)
+                if low:   # the kk best in `dtype`, then their exact logits (masked positions stay -inf)
+                    val, i = val.topk(min(kk, val.shape[-1]), dim=-1)
+                    pos = pos.gather(2, i)
+                    val = torch.where(torch.isinf(val), val, torch.einsum('bmc,bmkc->bmk', A, _take(Fr, pos)))
+                val, i = val.topk(min(topk, val.shape[-1]), dim=-1)           # (B, m, k)
                 wgt = val.softmax(-1) if softmax_over == 'topk' else (val - lse[..., None]).exp()
-                res = (lab * wgt[:, None]).sum(-1)                                              # (B, D, m)
+                res = torch.einsum('bmkd,bmk->bdm', _take(Lr, pos.gather(2, i)), wgt)
             out[:, :, y:y + a, x:x + a] = res.view(B, D, a, a)
     return out[:, :, :h, :w]
 
 # %% ../nbs/01_affinity.ipynb #473c71a1
 def propagate_labels(F_t, F_r, L_r, tau=1.0, topk=None, radius=None, window=None, mutual=False,
-                     softmax_over='topk', max_elems=2**25):
+                     softmax_over='topk', max_elems=2**25, dtype=None):
     "Memory-safe L̂_t from T reference frames: F_t (B,C,h,w), F_r (B,C,T,h,w), L_r (B,D,T,h,w) -> (B,D,h,w)."
     _check_refs(F_t, F_r, L_r); _check_tau(tau)
     B, C, T, h, w = F_r.shape
@@ -165,11 +208,17 @@ def propagate_labels(F_t, F_r, L_r, tau=1.0, topk=None, radius=None, window=None
     if softmax_over not in ('topk', 'all'): raise ValueError(f"`softmax_over` must be 'topk' or 'all', got {softmax_over!r}")
     if window is not None and len(window) != T: raise ValueError(f"`window` must have one bool per reference frame (T={T}), got {len(window)}")
     if radius is not None and radius < 0: raise ValueError(f"`radius` must be >= 0 feature cells, got {radius}")
+    if dtype is not None and not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
+        raise TypeError(f"`dtype` must be None or a floating torch.dtype such as torch.bfloat16, got {dtype!r}")
     if radius is not None and not mutual and (window is None or any(window)):   # only logits inside the window
         win = [True] * T if window is None else [bool(v) for v in window]
-        return _propagate_windowed(F_t, F_r, L_r, tau, topk, radius, win, softmax_over, max_elems)
+        return _propagate_windowed(F_t, F_r, L_r, tau, topk, radius, win, softmax_over, max_elems, dtype)
     # Target-major layout: each block of logits is (B, m, T·N), so softmax and top-k run over the contiguous last dim.
     Fr, Ft, Lr = F_r.flatten(2), F_t.flatten(2).transpose(1, 2), L_r.flatten(2)   # (B,C,T·N), (B,N,C), (B,D,T·N)
+    low = topk is not None and softmax_over == 'topk' and not mutual and dtype not in (None, F_t.dtype)
+    if low:   # products in `dtype` minus an upper bound per target (see `_propagate_windowed`), rows for exact rescoring
+        Fr_mm, Ft_mm, Fr_rows = Fr.to(dtype), Ft.to(dtype), Fr.transpose(1, 2).contiguous()   # Fr_rows (B, T·N, C)
+        top = (Ft.norm(dim=-1) * Fr.norm(dim=1).amax(1, keepdim=True)).to(dtype)[..., None]   # (B, N, 1)
     chunk = max(1, min(N, max_elems // max(1, B * T * N)))   # target positions per block
     if mutual:   # each reference position's best target score needs one extra pass over the target blocks
         rowmax = torch.stack([(Ft[:, s:s + chunk] @ Fr).amax(1) for s in range(0, N, chunk)], -1).amax(-1)   # (B, T·N)
@@ -179,7 +228,7 @@ def propagate_labels(F_t, F_r, L_r, tau=1.0, topk=None, radius=None, window=None
         win = torch.ones(T, dtype=torch.bool) if window is None else torch.as_tensor(window, dtype=torch.bool)
     out = []
     for s in range(0, N, chunk):
-        S = Ft[:, s:s + chunk] @ Fr                                            # (B, m, T·N)
+        S = torch.baddbmm(-top[:, s:s + chunk], Ft_mm[:, s:s + chunk], Fr_mm) if low else Ft[:, s:s + chunk] @ Fr  # (B, m, T·N)
         m = S.shape[1]
         if mutual:
             colmax = S.view(B, m, T, N).amax(3, keepdim=True)                   # (B, m, T, 1)
@@ -192,7 +241,12 @@ def propagate_labels(F_t, F_r, L_r, tau=1.0, topk=None, radius=None, window=None
         if topk is None:
             out.append(torch.einsum('bdn,bmn->bdm', Lr, S.softmax(-1)))         # (B, D, m)
             continue
-        val, idx = S.topk(topk, dim=-1)                                          # (B, m, k)
+        if low:   # the 2k best in `dtype`, then their exact logits, then the k best of those
+            val, idx = S.topk(min(2 * topk, T * N), dim=-1)
+            exact = torch.einsum('bmc,bmkc->bmk', Ft[:, s:s + m], _take(Fr_rows, idx)) / tau
+            val, j = torch.where(torch.isinf(val), val.to(F_t.dtype), exact).topk(topk, dim=-1)
+            idx = idx.gather(2, j)
+        else: val, idx = S.topk(topk, dim=-1)                                    # (B, m, k)
         # CRW: softmax over the k kept logits; official ContrastCorr: softmax over all, keep k weights unrenormalised
         wgt = val.softmax(-1) if softmax_over == 'topk' else (val - S.logsumexp(-1, keepdim=True)).exp()
         L_k = Lr.gather(2, idx.reshape(B, 1, -1).expand(B, D, -1)).view(B, D, m, topk)   # (B, D, m, k)

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import math
 from collections import deque
 from collections.abc import Mapping
@@ -26,9 +27,9 @@ from .encoder import Encoder, load_official
 # %% auto #0
 __all__ = ['PRESETS', 'PropagationConfig', 'get_config', 'context_indices', 'working_size', 'pad_to_multiple', 'frames_to_input',
            'object_ids', 'mask_to_labels', 'labels_to_mask', 'LabCells', 'official_input', 'OfficialInput',
-           'encoder_from', 'propagate_step', 'propagate_iter', 'propagate_video', 'keypoint_maps', 'decode_keypoints',
-           'propagate_keypoints', 'propagate_davis', 'read_first_mask', 'save_overlay_gif', 'default_device',
-           'add_propagate_args', 'propagate_cli']
+           'encoder_from', 'affinity_dtype', 'propagate_step', 'propagate_iter', 'propagate_video', 'keypoint_maps',
+           'decode_keypoints', 'propagate_keypoints', 'propagate_davis', 'read_first_mask', 'save_overlay_gif',
+           'default_device', 'add_propagate_args', 'propagate_cli']
 
 # %% ../nbs/08_propagation.ipynb #4b765dc2
 @dataclass(frozen=True)
@@ -47,6 +48,7 @@ class PropagationConfig:
     label_resize: str = 'bilinear'  # first-frame one-hot masks to stride 8: 'bilinear' (CRW) or 'nearest' (ContrastCorr)
     minmax: bool = False            # per-channel min-max of the upsampled soft labels before the argmax (ContrastCorr)
     max_elems: int = 2**25          # logits per block inside `propagate_labels` (bounds memory)
+    dtype: str = 'auto'             # products that choose the top-k: 'auto' (bfloat16 where fast), 'bfloat16', 'float32' (exact)
 
     def __post_init__(self):
         for name, ok, want in [('n_recent', self.n_recent >= 0, '>= 0'), ('tau', self.tau > 0, '> 0'), ('topk', self.topk >= 1, '>= 1'),
@@ -55,7 +57,8 @@ class PropagationConfig:
                                ('combine', self.combine in ('joint', 'mean'), "'joint' or 'mean'"),
                                ('short_side', self.short_side is None or (self.short_side >= 8 and self.short_side % 8 == 0), 'None or a multiple of 8'),
                                ('size_multiple', self.size_multiple >= 8 and self.size_multiple % 8 == 0, 'a multiple of 8'),
-                               ('label_resize', self.label_resize in ('bilinear', 'nearest'), "'bilinear' or 'nearest'")]:
+                               ('label_resize', self.label_resize in ('bilinear', 'nearest'), "'bilinear' or 'nearest'"),
+                               ('dtype', self.dtype in ('auto', 'bfloat16', 'float32'), "'auto', 'bfloat16' or 'float32'")]:
             if not ok: raise ValueError(f"PropagationConfig.{name} must be {want}, got {getattr(self, name)!r}")
 
 PRESETS = {
@@ -201,13 +204,30 @@ def encoder_from(spec, device=None) -> nn.Module:
     return enc.to(device).eval()
 
 # %% ../nbs/08_propagation.ipynb #576a0bec
+@functools.cache
+def _cpu_has_bf16() -> bool:
+    "True on a Linux CPU with AMX or AVX512-BF16 instructions, where oneDNN multiplies bfloat16 matrices several times faster than float32."
+    try: flags = Path('/proc/cpuinfo').read_text().split()
+    except OSError: return False
+    return 'amx_bf16' in flags or 'avx512_bf16' in flags
+
+def affinity_dtype(name: str, device) -> torch.dtype | None:
+    "The dtype `propagate_labels` chooses the top-k in: None (exact, float32) or torch.bfloat16; 'auto' picks bfloat16 where it is fast."
+    if name == 'auto':
+        device = torch.device(device)
+        fast = torch.cuda.is_bf16_supported() if device.type == 'cuda' else device.type == 'cpu' and _cpu_has_bf16()
+        name = 'bfloat16' if fast else 'float32'
+    return {'bfloat16': torch.bfloat16, 'float32': None}[name]
+
 def propagate_step(F_t: torch.Tensor, F_refs: list, L_refs: list, config: PropagationConfig) -> torch.Tensor:
     "L̂_t (D, h, w) from target features F_t (C, h, w) and the context: lists of F_r (C, h, w) and L_r (D, h, w); the first is long-term."
     cfg, T = config, len(F_refs)
-    kw = dict(tau=cfg.tau, mutual=cfg.mutual, softmax_over=cfg.softmax_over, max_elems=cfg.max_elems, radius=cfg.radius)
+    kw = dict(tau=cfg.tau, mutual=cfg.mutual, softmax_over=cfg.softmax_over, max_elems=cfg.max_elems, radius=cfg.radius,
+              dtype=affinity_dtype(cfg.dtype, F_t.device))
     N = F_t.shape[-2] * F_t.shape[-1]
     if cfg.combine == 'joint':
-        F_r, L_r = torch.stack(F_refs, 1)[None], torch.stack(L_refs, 1)[None]        # (1, C, T, h, w), (1, D, T, h, w)
+        F_r = torch.stack([f.permute(1, 2, 0) for f in F_refs]).permute(3, 0, 1, 2)[None]   # (1, C, T, h, w), stored channels last
+        L_r = torch.stack(L_refs, 1)[None]                                         # (1, D, T, h, w)
         window = [False] + [True] * (T - 1) if cfg.radius is not None else None
         return propagate_labels(F_t[None], F_r, L_r, topk=min(cfg.topk, T * N), window=window, **kw)[0]
     # 'mean': every reference alone (as a batch), the long-term one without the window, then the average
@@ -367,6 +387,8 @@ def add_propagate_args(parser: argparse.ArgumentParser) -> argparse.ArgumentPars
     parser.add_argument('--out', required=True, help='output folder')
     parser.add_argument('--protocol', choices=list(PRESETS), default='crw', help='test protocol (default: crw)')
     parser.add_argument('--device', default=None, help='torch device (default: cuda if available, else cpu)')
+    parser.add_argument('--dtype', choices=['auto', 'bfloat16', 'float32'], default=None,
+                        help="products that choose the top-k (default: the protocol's; float32 = exact everywhere)")
     parser.add_argument('--max-frames', type=int, default=None, help='only the first N frames of each video')
     parser.add_argument('--fps', type=float, default=8, help='with --video: frame rate of overlay.gif')
     parser.add_argument('--quiet', action='store_true', help='no progress bar')
@@ -378,10 +400,11 @@ def propagate_cli(args=None) -> dict:
         args = add_propagate_args(argparse.ArgumentParser(prog='contrastcorr propagate', description=propagate_video.__doc__)).parse_args(args)
     if args.max_frames is not None and args.max_frames < 1: raise ValueError(f"--max-frames must be >= 1, got {args.max_frames}")
     device, out = args.device or default_device(), Path(args.out)
+    config = get_config(args.protocol) if args.dtype is None else replace(get_config(args.protocol), dtype=args.dtype)
     enc = encoder_from(args.encoder, device)
     if args.davis_root is not None:
         if not Path(args.davis_root).is_dir(): raise FileNotFoundError(f"--davis-root: folder not found: {args.davis_root}")
-        written = propagate_davis(args.davis_root, out, enc, args.sequences, args.protocol, device, args.max_frames,
+        written = propagate_davis(args.davis_root, out, enc, args.sequences, config, device, args.max_frames,
                                   args.annotations, progress=not args.quiet)
         print(f"wrote {sum(written.values())} masks of {len(written)} sequence(s) to {out}/<sequence>/")
         return {'out': str(out), 'sequences': written}
@@ -394,7 +417,7 @@ def propagate_cli(args=None) -> dict:
     if first.shape != frames.shape[-2:]:
         raise ValueError(f"--mask {args.mask} is {first.shape[0]}×{first.shape[1]} (H×W) but the frames of {args.video} are "
                          f"{frames.shape[2]}×{frames.shape[3]}: draw the mask on the first frame at its full size")
-    masks = propagate_video(frames, first, enc, args.protocol, device, progress=not args.quiet)
+    masks = propagate_video(frames, first, enc, config, device, progress=not args.quiet)
     for t, m in enumerate(masks): write_mask(out / 'masks' / f'{t:05d}.png', m)
     gif = save_overlay_gif(out / 'overlay.gif', frames, masks, fps=args.fps)
     print(f"wrote {len(masks)} masks to {out / 'masks'} and the animation {gif}")

@@ -77,3 +77,51 @@ def test_bad_arguments(bad, msg):
     F_t, F_r, L_r = torch.randn(1, 2, 2, 2), torch.randn(1, 2, 1, 2, 2), torch.rand(1, 1, 1, 2, 2)
     with pytest.raises(ValueError, match=msg.replace('(', r'\(').replace('`', '`')):
         propagate_labels(F_t, F_r, L_r, **{'tau': 1.0, **bad})
+
+
+def _noisy_copies(seed, B=1, C=24, T=6, h=14, w=19, D=3):
+    "Unit features of a target and T noisy copies of it (the regime of real video), and random labels."
+    g = torch.Generator().manual_seed(seed)
+    F_t = torch.nn.functional.normalize(torch.randn(B, C, h, w, generator=g), dim=1)
+    F_r = torch.nn.functional.normalize(F_t[:, :, None] + 0.8 * torch.randn(B, C, T, h, w, generator=g), dim=1)
+    return F_t, F_r, torch.rand(B, D, T, h, w, generator=g)
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("kw", [dict(topk=10, radius=4, window=[False] + [True] * 5),   # CRW: windowed, first frame global
+                                dict(topk=5, radius=2.5),                                # every frame windowed
+                                dict(topk=10)])                                          # no window: chunked path
+@pytest.mark.parametrize("B", [1, 2])
+def test_bfloat16_choice_matches_exact(seed, kw, B):
+    "Top-k chosen with bfloat16 products and weighed exactly equals the float32 definition."
+    F_t, F_r, L_r = _noisy_copies(seed, B=B)
+    dense = propagate_labels_dense(F_t, F_r, L_r, tau=0.05, **kw)
+    for max_elems in (3000, 2**25):
+        fast = propagate_labels(F_t, F_r, L_r, tau=0.05, max_elems=max_elems, dtype=torch.bfloat16, **kw)
+        torch.testing.assert_close(fast, dense, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("kw", [dict(topk=5, mutual=True), dict(topk=5, softmax_over='all', radius=3)])
+def test_dtype_ignored_where_every_logit_counts(kw):
+    "Mutual matching and softmax over all positions need every logit exactly: `dtype` must not change them."
+    F_t, F_r, L_r = _noisy_copies(0)
+    F_t, F_r = F_t.relu(), F_r.relu()
+    torch.testing.assert_close(propagate_labels(F_t, F_r, L_r, tau=0.05, dtype=torch.bfloat16, **kw),
+                               propagate_labels(F_t, F_r, L_r, tau=0.05, **kw), rtol=0, atol=0)
+
+
+def test_bfloat16_weights_are_exact_not_rounded():
+    "Without the exact rescoring, bfloat16 logits (8-bit mantissa) would move softmax weights by ~1e-2 at tau=0.05."
+    F_t, F_r, L_r = _noisy_copies(1)
+    kw = dict(tau=0.05, topk=10, radius=4, window=[False] + [True] * 5)
+    exact = propagate_labels(F_t, F_r, L_r, **kw)
+    rounded = propagate_labels(F_t.bfloat16().float(), F_r.bfloat16().float(), L_r, **kw)   # inputs rounded only
+    fast = propagate_labels(F_t, F_r, L_r, dtype=torch.bfloat16, **kw)
+    assert (rounded - exact).abs().max() > 1e-4          # rounding really matters at this temperature ...
+    assert (fast - exact).abs().max() < 1e-5             # ... and the rescoring removes it
+
+
+def test_bad_dtype():
+    F_t, F_r, L_r = _noisy_copies(0)
+    with pytest.raises(TypeError, match='`dtype` must be None or a floating torch.dtype'):
+        propagate_labels(F_t, F_r, L_r, topk=3, dtype='bf16')

@@ -286,3 +286,19 @@ def test_read_first_mask_and_gif(tmp_path):
     frames = torch.randint(0, 255, (4, 3, 300, 800), dtype=torch.uint8)
     gif = save_overlay_gif(tmp_path / 'a' / 'o.gif', frames, torch.zeros(4, 300, 800, dtype=torch.uint8), fps=5)
     with Image.open(gif) as im: assert im.n_frames == 4 and im.size == (480, 180)
+
+
+def test_bfloat16_choice_on_davis_and_cli(tmp_path, monkeypatch):
+    "dtype='bfloat16' (top-k chosen from bfloat16 logits, weighed exactly) flips only a few pixels; --dtype reaches the config."
+    davis = DavisDataset(sample_davis_root())
+    frames = davis.frames('blackswan', size=240, max_frames=10)                     # (10, 3, 240, 427)
+    gt = F.interpolate(davis.masks('blackswan', max_frames=10)[:, None].float(), size=frames.shape[-2:], mode='nearest')[:, 0].to(torch.uint8)
+    exact = propagate_video(frames, gt[0], 'lab', replace(PRESETS['crw'], dtype='float32'), progress=False)
+    fast = propagate_video(frames, gt[0], 'lab', replace(PRESETS['crw'], dtype='bfloat16'), progress=False)
+    assert 0 < (exact == 1).sum() and (exact != fast).float().mean() < 0.01
+    with pytest.raises(ValueError, match="dtype must be 'auto', 'bfloat16' or 'float32'"): PropagationConfig(dtype='fp16')
+    seen = []
+    monkeypatch.setattr('contrastcorr.propagation.propagate_davis', lambda root, out, enc, seqs, config, *a, **kw: seen.append(config) or {})
+    cli(['--encoder', 'lab', '--davis-root', str(sample_davis_root()), '--out', str(tmp_path), '--dtype', 'bfloat16', '--quiet'])
+    cli(['--encoder', 'lab', '--davis-root', str(sample_davis_root()), '--out', str(tmp_path), '--protocol', 'contrastcorr', '--quiet'])
+    assert [c.dtype for c in seen] == ['bfloat16', 'auto'] and seen[1].mutual

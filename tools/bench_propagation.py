@@ -4,11 +4,14 @@ Prints, for each method, seconds per frame (wall clock and CPU time of this proc
 above what the process held before the run (frames and model loaded), sampled every 2 ms from /proc/self/statm:
 
 * ours, CRW protocol (first frame + 20 previous, window R=12, top-10) with the tutorial encoder Encoder(32, 3)
-  and with raw Lab colours ('lab'); every frame encoded once (rolling feature buffer);
+  (dtype='auto', the default: top-k chosen by bfloat16 products where the CPU is fast at them, weighed exactly;
+  and 'crw-fp32': every logit in float32),
+  with raw Lab colours ('crw-lab') and with the paper's ResNet-18 ('crw-r18');
+  every frame encoded once (rolling feature buffer);
 * ours, official ContrastCorr protocol (560x960, first + 7 previous, mutual matching, top-5 per reference);
 * the dense definition `propagate_labels_dense` with the CRW settings, at 3 context frames (21 would need ~7 GB);
 * re-encoding as the official script does: both frames of every (reference, target) pair go through the encoder
-  again for every target (2 passes per reference), plus the same propagation.
+  again for every target (2 passes per reference), plus the same propagation (tutorial encoder, and ResNet-18).
 
 Usage (from the repository root):
     OMP_NUM_THREADS=2 .venv/bin/python tools/bench_propagation.py [--sequence blackswan] [--frames 25]
@@ -21,7 +24,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / 'shared' / 'data' / 'davis-sample'
-METHODS = ['crw', 'crw-lab', 'contrastcorr', 'dense-crw', 'reencode-crw', 'reencode-contrastcorr']
+METHODS = ['crw', 'crw-fp32', 'crw-lab', 'crw-r18', 'contrastcorr', 'dense-crw', 'reencode-crw', 'reencode-crw-r18',
+           'reencode-contrastcorr']
 
 
 def rss_mb():
@@ -53,7 +57,7 @@ def run_one(name, seq_dir, n_frames):
                                           propagate_iter, propagate_step, working_size)
     torch.set_grad_enabled(False)
     proto = 'contrastcorr' if 'contrastcorr' in name else 'crw'
-    cfg = PRESETS[proto]
+    cfg = replace(PRESETS[proto], dtype='float32') if name.endswith('fp32') else PRESETS[proto]
     frames = read_frames(seq_dir, max_frames=min(n_frames, cfg.n_recent + 4))  # (T, 3, 480, 854): a few frames past a full context
     T, _, H, W = frames.shape
     mask_file = sorted(Path(str(seq_dir).replace('JPEGImages', 'Annotations')).glob('*.png'))[0]
@@ -63,11 +67,11 @@ def run_one(name, seq_dir, n_frames):
     L_0 = mask_to_labels(first, ids, size, cfg.label_resize)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
-        enc = encoder_from('lab' if name == 'crw-lab' else Encoder(width=32, depth=3))   # the tutorial encoder
+        enc = encoder_from('lab' if name == 'crw-lab' else Encoder() if name.endswith('r18') else Encoder(width=32, depth=3))
     n_ctx = 1 + cfg.n_recent
-    out = dict(method=name, protocol=proto, size=f'{size[1]}x{size[0]}', threads=torch.get_num_threads())
+    out = dict(method=name, protocol=proto, size=f'{size[1]}x{size[0]}', threads=torch.get_num_threads(), dtype=cfg.dtype)
 
-    if name in ('crw', 'crw-lab', 'contrastcorr'):
+    if name in ('crw', 'crw-fp32', 'crw-lab', 'crw-r18', 'contrastcorr'):
         wall, cpu = [], []
         with PeakRSS() as mem:
             t0, c0 = time.perf_counter(), time.process_time()
@@ -137,7 +141,7 @@ def main():
         print(f"{r['method']:22s} {r['size']:>8s} ctx {r['context']:2d}  {r['s_per_frame']:6.2f} s/frame  "
               f"{r['cpu_per_frame']:6.2f} CPU s/frame  {r['peak_mb']:7.0f} MB peak   {r['note']}", flush=True)
     by = {r['method']: r for r in rows}
-    for ours, re in (('crw', 'reencode-crw'), ('contrastcorr', 'reencode-contrastcorr')):
+    for ours, re in (('crw', 'reencode-crw'), ('crw-r18', 'reencode-crw-r18'), ('contrastcorr', 'reencode-contrastcorr')):
         if ours in by and re in by:
             print(f"re-encoding / ours, {ours}: {by[re]['s_per_frame'] / by[ours]['s_per_frame']:.1f}x wall, "
                   f"{by[re]['cpu_per_frame'] / by[ours]['cpu_per_frame']:.1f}x CPU")
