@@ -74,7 +74,7 @@ def run_one(job: dict) -> dict:
     cfg = TrainConfig.tutorial(steps=job['steps'], seed=job['seed'], device='cpu', warmup_epochs=0,
                                ckpt_every=10**9, log_every=10, model_overrides=job['overrides'])
     t0 = time.perf_counter()
-    s = train(cfg, ['synthetic', str(asset_path('videos', 'bikes_short.mp4'))], d / 'run', progress=False)
+    s = train(cfg, ['synthetic:64', str(asset_path('videos', 'bikes_short.mp4'))], d / 'run', progress=False)
     t_train = time.perf_counter() - t0
     recs = [r for r in read_log(d / 'run' / 'log.jsonl') if 'loss' in r][-5:]                    # last 50 steps (log_every 10)
     final = {k: round(sum(r[k] for r in recs) / len(recs), 4) for k in recs[-1] if k not in ('step', 'stage', 'lr', 'elapsed')}
