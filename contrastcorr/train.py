@@ -622,6 +622,8 @@ def train(cfg: TrainConfig, data, out, resume: bool = False, model: nn.Module | 
     d, device = init_distributed(cfg.device)
     if cfg.batch_size % d.world_size: raise ValueError(f"batch_size {cfg.batch_size} must be divisible by the number of processes {d.world_size}")
     mc = model_config(cfg) if model is None else getattr(model, 'config', None)
+    if getattr(mc, 'flush_denormal', False) and device.type == 'cpu':   # before the data pipeline's first parallel op:
+        torch.set_flush_denormal(True)                                  # OpenMP threads inherit it when created (06_model §8)
     ref_size, target_size = cfg.ref_size or getattr(mc, 'ref_crop', None), cfg.target_size or getattr(mc, 'target_size', None)
     if ref_size is None or target_size is None: raise ValueError("set `ref_size` and `target_size`: the model has no config to take them from")
     videos = make_sources(data, max_side=target_size) if _is_paths(data) else list(data)
