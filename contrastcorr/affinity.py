@@ -152,11 +152,14 @@ def _propagate_windowed(F_t, F_r, L_r, tau, topk, radius, win, softmax_over, max
     rp, rq = [v.flatten() for v in torch.meshgrid(ak, ak, indexing='ij')]         # (K1²,)
     near = ((ti + R - rp) ** 2 + (tj + R - rq) ** 2 <= radius ** 2).T             # (K1², m)
     kk = None if topk is None else (2 * topk if low else topk)               # in low precision: 2k candidates, then exact
-    S_w = Fr.new_empty(B, Tw, K1 * K1, m, dtype=mm)                           # one tile's windowed logits (reference, target)
-    reg = Fr.new_empty(B, Tw, K1, K1, C, dtype=mm)                            # ... and its reference region
+    def buffers():   # one tile's windowed logits (reference, target) and its reference region
+        return Fr.new_empty(B, Tw, K1 * K1, m, dtype=mm), Fr.new_empty(B, Tw, K1, K1, C, dtype=mm)
+    S_w, reg = buffers()
+    fresh = torch.is_grad_enabled() and any(x.requires_grad for x in (F_t, F_r, L_r))   # autograd: no reuse across tiles
     out = F_t.new_zeros(B, D, hp, wp)
     for y in range(0, hp, a):
         for x in range(0, wp, a):
+            if fresh: S_w, reg = buffers()
             A = Ft[:, y:y + a, x:x + a].reshape(B, m, C)                      # (B, m, C) targets
             At = A.to(mm).transpose(1, 2).contiguous()                        # (B, C, m)
             allowed = near & inside[y:y + K1, x:x + K1].reshape(-1, 1)        # (K1², m)

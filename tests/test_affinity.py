@@ -125,3 +125,18 @@ def test_bad_dtype():
     F_t, F_r, L_r = _noisy_copies(0)
     with pytest.raises(TypeError, match='`dtype` must be None or a floating torch.dtype'):
         propagate_labels(F_t, F_r, L_r, topk=3, dtype='bf16')
+
+
+@pytest.mark.parametrize("kw", [dict(topk=5, radius=2, window=[False, True, True]),   # windowed, many tiles
+                                dict(radius=1.5),                                     # windowed, no top-k
+                                dict(topk=4)])                                        # chunked
+def test_gradients_equal_the_dense_definition(kw):
+    "The fast forms are differentiable, and their gradients are the dense definition's (float64)."
+    g = torch.Generator().manual_seed(3)
+    F_t = torch.randn(1, 4, 6, 7, generator=g, dtype=torch.float64, requires_grad=True)
+    F_r = torch.randn(1, 4, 3, 6, 7, generator=g, dtype=torch.float64, requires_grad=True)
+    L_r = torch.rand(1, 2, 3, 6, 7, generator=g, dtype=torch.float64, requires_grad=True)
+    w = torch.rand(1, 2, 6, 7, generator=g, dtype=torch.float64)                   # a loss that weighs every output
+    fast = torch.autograd.grad((propagate_labels(F_t, F_r, L_r, tau=0.3, max_elems=300, **kw) * w).sum(), (F_t, F_r, L_r))
+    dense = torch.autograd.grad((propagate_labels_dense(F_t, F_r, L_r, tau=0.3, **kw) * w).sum(), (F_t, F_r, L_r))
+    for a, b in zip(fast, dense): torch.testing.assert_close(a, b)
