@@ -229,14 +229,19 @@ def propagate_labels(F_t, F_r, L_r, tau=1.0, topk=None, radius=None, window=None
         pos = torch.stack(torch.meshgrid(torch.arange(h, device=F_t.device), torch.arange(w, device=F_t.device),
                                          indexing='ij'), -1).view(N, 2).float()   # (N, 2)
         win = torch.ones(T, dtype=torch.bool) if window is None else torch.as_tensor(window, dtype=torch.bool)
+    inplace = not (torch.is_grad_enabled() and any(x.requires_grad for x in (F_t, F_r, L_r)))   # fewer 100 MB temporaries
     out = []
     for s in range(0, N, chunk):
         S = torch.baddbmm(-top[:, s:s + chunk], Ft_mm[:, s:s + chunk], Fr_mm) if low else Ft[:, s:s + chunk] @ Fr  # (B, m, T·N)
         m = S.shape[1]
         if mutual:
             colmax = S.view(B, m, T, N).amax(3, keepdim=True)                   # (B, m, T, 1)
-            S = (S.view(B, m, T, N) ** 3 / (rowmax.view(B, 1, T, N) * colmax).clamp_min(1e-12)).view(B, m, T * N)
-        S = S / tau
+            if inplace:   # S³ / (rowmax·colmax), the denominator in one buffer reused by every block
+                if s == 0: den_buf = S.new_empty(B * m * T * N)
+                den = torch.mul(rowmax.view(B, 1, T, N), colmax, out=den_buf[:B * m * T * N].view(B, m, T, N))
+                S = S.view(B, m, T, N).pow_(3).div_(den.clamp_min_(1e-12)).view(B, m, T * N)
+            else: S = (S.view(B, m, T, N) ** 3 / (rowmax.view(B, 1, T, N) * colmax).clamp_min(1e-12)).view(B, m, T * N)
+        if tau != 1: S = S.div_(tau) if inplace else S / tau
         if radius is not None:
             far = torch.cdist(pos[s:s + m], pos) > radius                        # (m, N)
             S_frames = S.view(B, m, T, N)
@@ -251,7 +256,11 @@ def propagate_labels(F_t, F_r, L_r, tau=1.0, topk=None, radius=None, window=None
             idx = idx.gather(2, j)
         else: val, idx = S.topk(topk, dim=-1)                                    # (B, m, k)
         # CRW: softmax over the k kept logits; official ContrastCorr: softmax over all, keep k weights unrenormalised
-        wgt = val.softmax(-1) if softmax_over == 'topk' else (val - S.logsumexp(-1, keepdim=True)).exp()
+        if softmax_over == 'topk': wgt = val.softmax(-1)
+        else:   # log-sum-exp over every position; S is not needed afterwards, so it can be overwritten
+            top1 = S.amax(-1, keepdim=True).clamp_min(torch.finfo(S.dtype).min)       # (B, m, 1), finite
+            lse = (S.sub_(top1).exp_() if inplace else (S - top1).exp()).sum(-1, keepdim=True).log() + top1
+            wgt = (val - lse).exp()
         L_k = Lr.gather(2, idx.reshape(B, 1, -1).expand(B, D, -1)).view(B, D, m, topk)   # (B, D, m, k)
         out.append((L_k * wgt.unsqueeze(1)).sum(-1))                             # (B, D, m)
     return torch.cat(out, -1).view(B, D, h, w)
