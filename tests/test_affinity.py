@@ -179,3 +179,16 @@ def test_bfloat16_choice_property(problem):
     ok = _separated(F_t, F_r, kw['tau'], kw['topk'], kw['radius'], kw['window'] or [True] * F_r.shape[2], 2**-6 / kw['tau'])
     assert ok.float().mean() > 0.5                                    # the property is not vacuous on these problems
     torch.testing.assert_close(fast.permute(0, 2, 3, 1)[ok], dense.permute(0, 2, 3, 1)[ok], rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("dtype", [None, torch.bfloat16])
+def test_cuda_matches_cpu_definition(dtype):
+    "On a GPU the windowed and chunked forms, exact or with bfloat16 choice, equal the CPU dense definition."
+    F_t, F_r, L_r = _noisy_copies(5, B=2, C=32, T=6, h=30, w=40)
+    for kw in (dict(topk=10, radius=6, window=[False] + [True] * 5), dict(topk=10)):
+        dense = propagate_labels_dense(F_t, F_r, L_r, tau=0.05, **kw)
+        ok = _separated(F_t, F_r, 0.05, 10, kw.get('radius'), kw.get('window') or [True] * 6, 2**-6 / 0.05)
+        out = propagate_labels(F_t.cuda(), F_r.cuda(), L_r.cuda(), tau=0.05, dtype=dtype, **kw).cpu()
+        torch.testing.assert_close(out.permute(0, 2, 3, 1)[ok], dense.permute(0, 2, 3, 1)[ok], rtol=1e-4, atol=1e-4)
+        assert ok.float().mean() > 0.5
