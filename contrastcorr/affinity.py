@@ -170,7 +170,7 @@ def _propagate_windowed(F_t, F_r, L_r, tau, topk, radius, win, softmax_over, max
             S_w.copy_(start.masked_fill(~allowed, float('-inf')))
             reg.copy_(Fw[:, :, y:y + K1, x:x + K1])
             S_w.view(B, Tw * K1 * K1, m).baddbmm_(reg.view(B, Tw * K1 * K1, C), At)
-            S_g = start[:, 0].expand(B, Tg * N, m).baddbmm(Fg, At) if Tg else None   # (B, Tg·N, m)
+            if Tg: S_g = start[:, 0].expand(B, Tg * N, m).baddbmm(Fg, At) if low else torch.bmm(Fg, At)   # (B, Tg·N, m)
             def rows(t, c):   # region cell c of windowed frame t -> its row in Fr (padding clamped: it is -inf anyway)
                 yy, xx = (y + rp[c] - R).clamp(0, h - 1), (x + rq[c] - R).clamp(0, w - 1)
                 return frame[t] * N + yy * w + xx
