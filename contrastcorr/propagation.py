@@ -32,6 +32,8 @@ __all__ = ['PRESETS', 'PropagationConfig', 'get_config', 'context_indices', 'wor
            'default_device', 'add_propagate_args', 'propagate_cli']
 
 # %% ../nbs/08_propagation.ipynb #4b765dc2
+_DTYPES = ('auto', 'bfloat16', 'float32')   # how the products that choose the top-k are computed (`affinity_dtype`)
+
 @dataclass(frozen=True)
 class PropagationConfig:
     "How labels travel through a video at test time (defaults: the CRW protocol; see `PRESETS`)."
@@ -58,7 +60,7 @@ class PropagationConfig:
                                ('short_side', self.short_side is None or (self.short_side >= 8 and self.short_side % 8 == 0), 'None or a multiple of 8'),
                                ('size_multiple', self.size_multiple >= 8 and self.size_multiple % 8 == 0, 'a multiple of 8'),
                                ('label_resize', self.label_resize in ('bilinear', 'nearest'), "'bilinear' or 'nearest'"),
-                               ('dtype', self.dtype in ('auto', 'bfloat16', 'float32'), "'auto', 'bfloat16' or 'float32'")]:
+                               ('dtype', self.dtype in _DTYPES, "'auto', 'bfloat16' or 'float32'")]:
             if not ok: raise ValueError(f"PropagationConfig.{name} must be {want}, got {getattr(self, name)!r}")
 
 PRESETS = {
@@ -387,7 +389,7 @@ def add_propagate_args(parser: argparse.ArgumentParser) -> argparse.ArgumentPars
     parser.add_argument('--out', required=True, help='output folder')
     parser.add_argument('--protocol', choices=list(PRESETS), default='crw', help='test protocol (default: crw)')
     parser.add_argument('--device', default=None, help='torch device (default: cuda if available, else cpu)')
-    parser.add_argument('--dtype', choices=['auto', 'bfloat16', 'float32'], default=None,
+    parser.add_argument('--dtype', choices=_DTYPES, default=None,
                         help="products that choose the top-k (default: the protocol's; float32 = exact everywhere)")
     parser.add_argument('--max-frames', type=int, default=None, help='only the first N frames of each video')
     parser.add_argument('--fps', type=float, default=8, help='with --video: frame rate of overlay.gif')
