@@ -5,12 +5,37 @@
 # %% ../nbs/01_affinity.ipynb #e7b83794
 from __future__ import annotations
 import json, subprocess, sys
+import numpy as np
 import torch
 import torch.nn.functional as F
 
 # %% auto #0
-__all__ = ['affinity_logits', 'affinity', 'reconstruct', 'window_mask', 'mutual_match', 'propagate_labels_dense',
-           'propagate_labels', 'measure_propagation', 'patch_features', 'reconstruct_next']
+__all__ = ['TOLERANCE', 'tolerance', 'assert_near', 'affinity_logits', 'affinity', 'reconstruct', 'window_mask', 'mutual_match',
+           'propagate_labels_dense', 'propagate_labels', 'measure_propagation', 'patch_features', 'reconstruct_next']
+
+# %% ../nbs/01_affinity.ipynb #8539e78d
+TOLERANCE = {torch.float64: 1e-9, torch.float32: 1e-4, torch.float16: 4e-3, torch.bfloat16: 3e-2}
+
+def tolerance(dtype=torch.float32):
+    "Relative tolerance (of the result's scale) for a float result computed in `dtype`"
+    if dtype not in TOLERANCE: raise ValueError(f"`dtype` must be one of {list(TOLERANCE)}, got {dtype}")
+    return TOLERANCE[dtype]
+
+def assert_near(actual, expected, dtype=None, scale=None, what='result'):
+    "Assert |actual − expected| ≤ tolerance(dtype)·scale everywhere; `scale` defaults to max|expected|"
+    if dtype is None:   # the precision the result was computed in; Python floats and arrays count as float32
+        dtype = actual.dtype if isinstance(actual, torch.Tensor) and actual.is_floating_point() else torch.float32
+    a = torch.as_tensor(np.asarray(actual.detach().cpu().double() if isinstance(actual, torch.Tensor) else actual,
+                                   dtype=np.float64))
+    e = torch.as_tensor(np.asarray(expected.detach().cpu().double() if isinstance(expected, torch.Tensor) else expected,
+                                   dtype=np.float64))
+    if a.shape != e.shape: raise AssertionError(f"{what}: shape {tuple(a.shape)} != expected {tuple(e.shape)}")
+    if scale is None: scale = e.abs().max().item() if e.numel() else 1.0
+    bound = tolerance(dtype) * (scale or 1.0)
+    err = (a - e).abs().max().item() if a.numel() else 0.0
+    if not err <= bound:   # also catches NaN
+        raise AssertionError(f"{what}: max |actual − expected| = {err:.3g} > {bound:.3g} "
+                             f"({dtype} tolerance {tolerance(dtype):g} × scale {scale:.3g})")
 
 # %% ../nbs/01_affinity.ipynb #3674e1b1
 def _check(x, name, ndim, shape_doc):
