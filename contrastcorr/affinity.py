@@ -13,7 +13,7 @@ import torch.nn.functional as F
 __all__ = ['TOLERANCE', 'tolerance', 'assert_near', 'affinity_logits', 'affinity', 'reconstruct', 'window_mask', 'mutual_match',
            'propagate_labels_dense', 'propagate_labels', 'measure_propagation', 'patch_features', 'reconstruct_next']
 
-# %% ../nbs/01_affinity.ipynb #8539e78d
+# %% ../nbs/01_affinity.ipynb #6f1b82b7
 TOLERANCE = {torch.float64: 1e-9, torch.float32: 1e-4, torch.float16: 4e-3, torch.bfloat16: 3e-2}
 
 def tolerance(dtype=torch.float32):
