@@ -39,10 +39,15 @@ test: $(VENV)/.installed browser
 	@cmp -s .git/state-before .git/state-after || { git status --porcelain; git diff --stat; echo "nbdev_clean/nbdev_export changed files: run them and commit"; exit 1; }
 	@echo "== README in step with nbs/index.ipynb"
 	$(PY) tools/readme.py --check
+	@$(PY) -c 'import torch; print("== this CPU: torch.backends.cpu.get_cpu_capability() =", torch.backends.cpu.get_cpu_capability())'
 	@echo "== execute every notebook"
 	$(BIN)/nbdev_test --n_workers 2 --timing
 	@echo "== pytest"
-	$(BIN)/pytest tests/ -q -rs
+	$(BIN)/pytest tests/ -q -rs -p no:cacheprovider
+	@echo "== the numeric tests again with the CPU kernels forced down (AVX2, then no vector extensions)"
+	VENV=$(VENV) bash tools/ci_legs.sh
+	@echo "== the pip user's path: the wheel alone runs the tutorials and the demo"
+	VENV=$(VENV) TORCH="$(TORCH)" bash tools/ci_wheel.sh
 
 readme: $(VENV)/.installed
 	$(PY) tools/readme.py
