@@ -23,10 +23,14 @@ OMP_NUM_THREADS=${OMP_NUM_THREADS:-2} "$py" - <<'PY'
 import glob, sys, time
 import nbformat
 from nbclient import NotebookClient
+failed = []
 for path in sorted(glob.glob('*.ipynb')):
     t0 = time.time(); nb = nbformat.read(path, as_version=4)
-    NotebookClient(nb, timeout=1200, kernel_name='python3', resources={'metadata': {'path': '.'}}).execute()
-    print(f"== {path}: executed from the wheel in {time.time() - t0:.0f} s", flush=True)
+    try: NotebookClient(nb, timeout=1200, kernel_name='python3', resources={'metadata': {'path': '.'}}).execute()
+    except Exception as e:   # report every notebook, then fail
+        failed.append(path); print(f"== {path}: FAILED from the wheel: {str(e).strip().splitlines()[-1]}", flush=True)
+    else: print(f"== {path}: executed from the wheel in {time.time() - t0:.0f} s", flush=True)
+sys.exit(f"tutorials that fail from the wheel: {failed}" if failed else 0)
 PY
 "$work/venv/bin/contrastcorr" demo --quick --out "$work/demo"
 "$py" -c "import json, sys; d = json.load(open(sys.argv[1])); assert d['davis'], 'no J&F rows'" "$work/demo/results.json"
