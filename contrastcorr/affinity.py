@@ -9,6 +9,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .checks import check_tau, check_tensor
+
 # %% auto #0
 __all__ = ['TOLERANCE', 'tolerance', 'assert_near', 'affinity_logits', 'affinity', 'reconstruct', 'window_mask', 'mutual_match',
            'propagate_labels_dense', 'propagate_labels', 'measure_propagation', 'patch_features', 'reconstruct_next']
@@ -37,23 +39,10 @@ def assert_near(actual, expected, dtype=None, scale=None, what='result'):
         raise AssertionError(f"{what}: max |actual − expected| = {err:.3g} > {bound:.3g} "
                              f"({dtype} tolerance {tolerance(dtype):g} × scale {scale:.3g})")
 
-# %% ../nbs/01_affinity.ipynb #3674e1b1
-def _check(x, name, ndim, shape_doc):
-    "Raise a clear error unless `x` is a non-empty tensor of rank `ndim`."
-    if not isinstance(x, torch.Tensor):
-        raise TypeError(f"`{name}` must be a torch.Tensor of shape {shape_doc}, got {type(x).__name__}")
-    if x.ndim != ndim:
-        raise ValueError(f"`{name}` must have shape {shape_doc} ({ndim} dims), got {tuple(x.shape)}")
-    if x.numel() == 0:
-        raise ValueError(f"`{name}` is empty: shape {tuple(x.shape)}, expected {shape_doc} with no zero sizes")
-
-def _check_tau(tau):
-    if not tau > 0: raise ValueError(f"`tau` must be > 0, got {tau}")
-
 # %% ../nbs/01_affinity.ipynb #c30dd4ae
 def affinity_logits(F_r, F_t, tau=1.0):
     "S = F_rᵀF_t / τ: (B, C, N_r), (B, C, N_t) -> (B, N_r, N_t)."
-    _check(F_r, 'F_r', 3, '(B, C, N_r)'); _check(F_t, 'F_t', 3, '(B, C, N_t)'); _check_tau(tau)
+    check_tensor(F_r, 'F_r', 3, '(B, C, N_r)'); check_tensor(F_t, 'F_t', 3, '(B, C, N_t)'); check_tau(tau)
     if F_r.shape[:2] != F_t.shape[:2]:
         raise ValueError(f"`F_r` {tuple(F_r.shape)} and `F_t` {tuple(F_t.shape)} must share batch and channels (B, C, ·)")
     return torch.einsum('bcn,bcm->bnm', F_r, F_t) / tau   # (B, N_r, N_t)
@@ -65,7 +54,7 @@ def affinity(F_r, F_t, tau=1.0):
 # %% ../nbs/01_affinity.ipynb #3e614a7f
 def reconstruct(L_r, A_rt):
     "L̂_t = L_r A_{r→t}: copy labels (B, D, N_r) through an affinity (B, N_r, N_t) -> (B, D, N_t)."
-    _check(L_r, 'L_r', 3, '(B, D, N_r)'); _check(A_rt, 'A_rt', 3, '(B, N_r, N_t)')
+    check_tensor(L_r, 'L_r', 3, '(B, D, N_r)'); check_tensor(A_rt, 'A_rt', 3, '(B, N_r, N_t)')
     if L_r.shape[0] != A_rt.shape[0] or L_r.shape[2] != A_rt.shape[1]:
         raise ValueError(f"`L_r` {tuple(L_r.shape)} must be (B, D, N_r) matching `A_rt` {tuple(A_rt.shape)} = (B, N_r, N_t)")
     return torch.einsum('bdn,bnm->bdm', L_r, A_rt)   # (B, D, N_t)
@@ -79,7 +68,7 @@ def window_mask(h, w, radius, device=None):
 
 # %% ../nbs/01_affinity.ipynb #499f1fde
 def _check_refs(F_t, F_r, L_r):
-    _check(F_t, 'F_t', 4, '(B, C, h, w)'); _check(F_r, 'F_r', 5, '(B, C, T, h, w)'); _check(L_r, 'L_r', 5, '(B, D, T, h, w)')
+    check_tensor(F_t, 'F_t', 4, '(B, C, h, w)'); check_tensor(F_r, 'F_r', 5, '(B, C, T, h, w)'); check_tensor(L_r, 'L_r', 5, '(B, D, T, h, w)')
     B, C, h, w = F_t.shape
     if F_r.shape[:2] != (B, C) or F_r.shape[3:] != (h, w):
         raise ValueError(f"`F_r` must be (B, C, T, h, w) = ({B}, {C}, T, {h}, {w}) to match `F_t`, got {tuple(F_r.shape)}")
@@ -97,12 +86,12 @@ def _mutual(S, N):
 
 def mutual_match(S):
     "Mutual matching (ContrastCorr test time): S' = S³ / (rowmax · colmax) for non-negative logits S (B, N_r, N_t)."
-    _check(S, 'S', 3, '(B, N_r, N_t)')
+    check_tensor(S, 'S', 3, '(B, N_r, N_t)')
     return _mutual(S, S.shape[1])
 
 def propagate_labels_dense(F_t, F_r, L_r, tau=1.0, topk=None, radius=None, window=None, mutual=False, softmax_over='topk'):
     "Reference (dense) label propagation; same arguments and result as `propagate_labels`, but builds the full matrix."
-    _check_refs(F_t, F_r, L_r); _check_tau(tau)
+    _check_refs(F_t, F_r, L_r); check_tau(tau)
     B, C, T, h, w = F_r.shape
     N = h * w
     S = torch.einsum('bcn,bcm->bnm', F_r.flatten(2), F_t.flatten(2))   # (B, T·N, N)
@@ -228,7 +217,7 @@ def _propagate_windowed(F_t, F_r, L_r, tau, topk, radius, win, softmax_over, max
 def propagate_labels(F_t, F_r, L_r, tau=1.0, topk=None, radius=None, window=None, mutual=False,
                      softmax_over='topk', max_elems=2**25, dtype=None):
     "Memory-safe L̂_t from T reference frames: F_t (B,C,h,w), F_r (B,C,T,h,w), L_r (B,D,T,h,w) -> (B,D,h,w)."
-    _check_refs(F_t, F_r, L_r); _check_tau(tau)
+    _check_refs(F_t, F_r, L_r); check_tau(tau)
     B, C, T, h, w = F_r.shape
     N, D = h * w, L_r.shape[1]
     if topk is not None and not 0 < topk <= T * N:
@@ -321,7 +310,7 @@ def measure_propagation(method='topk', T=21, h=60, w=107, C=64, D=2, topk=10, ra
 # %% ../nbs/01_affinity.ipynb #8ae43c32
 def patch_features(x, size=8):
     "Raw-pixel features: each non-overlapping size×size patch of (B, C, H, W), flattened and L2-normalised -> (B, C·size², H//size, W//size)."
-    _check(x, 'x', 4, '(B, C, H, W)')
+    check_tensor(x, 'x', 4, '(B, C, H, W)')
     B, C, H, W = x.shape
     h, w = H // size, W // size
     if h == 0 or w == 0: raise ValueError(f"`x` {tuple(x.shape)} is smaller than one {size}×{size} patch")
@@ -331,7 +320,7 @@ def patch_features(x, size=8):
 # %% ../nbs/01_affinity.ipynb #c603081d
 def reconstruct_next(lab, size=8, tau=0.01, topk=5, radius=4):
     "Rebuild every frame's stride-`size` colours from its predecessor with raw-patch affinities: lab (T,3,H,W) -> (L̂_t, L_t), each (T-1,3,h,w)."
-    _check(lab, 'lab', 4, '(T, 3, H, W)')
+    check_tensor(lab, 'lab', 4, '(T, 3, H, W)')
     if lab.shape[0] < 2: raise ValueError(f"`lab` needs at least 2 frames, got {lab.shape[0]}")
     feats = patch_features(lab, size)                                     # (T, 3·size², h, w)
     colours = F.avg_pool2d(lab, size)                                     # (T, 3, h, w)

@@ -15,9 +15,10 @@ import torch.nn.functional as F
 from PIL import Image
 
 # %% auto #0
-__all__ = ['IMAGE_EXTS', 'DAVIS_PALETTE', 'asset_path', 'read_frames', 'rgb_to_lab', 'lab_to_rgb', 'lab_to_unit', 'unit_to_lab',
-           'read_mask', 'write_mask', 'mask_to_rgb', 'overlay_mask', 'DavisDataset', 'sample_davis_root',
-           'smooth_texture', 'shape_sprites', 'SyntheticVideo', 'synthetic_video', 'synthetic_pair_with_shift']
+__all__ = ['IMAGE_EXTS', 'DAVIS_PALETTE', 'asset_path', 'import_av', 'pil_to_frame', 'read_frames', 'rgb_to_lab', 'lab_to_rgb',
+           'lab_to_unit', 'unit_to_lab', 'unit_lab', 'read_mask', 'write_mask', 'mask_to_rgb', 'overlay_mask',
+           'read_davis_split', 'DavisDataset', 'sample_davis_root', 'smooth_texture', 'shape_sprites', 'SyntheticVideo',
+           'synthetic_video', 'synthetic_pair_with_shift']
 
 # %% ../nbs/00_data.ipynb #e0847316
 def asset_path(*parts) -> Path:
@@ -33,7 +34,7 @@ def asset_path(*parts) -> Path:
 # %% ../nbs/00_data.ipynb #f5795b86
 IMAGE_EXTS = ('.jpg', '.jpeg', '.png', '.bmp')
 
-def _import_av():
+def import_av():
     "Import PyAV lazily: it is the optional `video` extra."
     try:
         import av
@@ -53,7 +54,7 @@ def _target_size(h: int, w: int, size) -> tuple[int, int]:
     if len(size) != 2 or min(size) <= 0: raise ValueError(f"size must be None, an int (short side) or (H, W), got {size!r}")
     return int(size[0]), int(size[1])
 
-def _pil_to_chw(im: Image.Image, size) -> torch.Tensor:
+def pil_to_frame(im: Image.Image, size) -> torch.Tensor:
     "PIL image → uint8 (3, H, W), resized (bilinear, antialiased) to `size`."
     im = im.convert('RGB')
     H, W = _target_size(im.height, im.width, size)
@@ -72,17 +73,17 @@ def read_frames(path, size=None, max_frames: int | None = None, stride: int = 1)
         if not files: raise FileNotFoundError(f"no {'/'.join(IMAGE_EXTS)} frames in folder {path}")
         frames = []
         for p in files[::stride][:max_frames]:
-            with Image.open(p) as im: frames.append(_pil_to_chw(im, size))
+            with Image.open(p) as im: frames.append(pil_to_frame(im, size))
     elif path.suffix.lower() in IMAGE_EXTS:
-        with Image.open(path) as im: frames = [_pil_to_chw(im, size)]
+        with Image.open(path) as im: frames = [pil_to_frame(im, size)]
     else:
-        av = _import_av()
+        av = import_av()
         frames = []
         with av.open(str(path)) as container:
             if not container.streams.video: raise ValueError(f"{path} has no video stream")
             for i, frame in enumerate(container.decode(video=0)):
                 if i % stride: continue
-                frames.append(_pil_to_chw(frame.to_image(), size))
+                frames.append(pil_to_frame(frame.to_image(), size))
                 if max_frames is not None and len(frames) >= max_frames: break
         if not frames: raise ValueError(f"decoded no frames from {path}")
     return torch.stack(frames)  # (T, 3, H, W)
@@ -144,6 +145,13 @@ def unit_to_lab(x: torch.Tensor) -> torch.Tensor:
     l, a, b = x.unbind(-3)
     return torch.stack([(l + 1) * 50, a * 128, b * 128], -3)
 
+# %% ../nbs/00_data.ipynb #dd9d5937
+def unit_lab(rgb: torch.Tensor, device=None) -> torch.Tensor:
+    "uint8 RGB (..., 3, H, W) (or float RGB in [0, 1]) → unit-scale Lab float (..., 3, H, W) on `device`, converted there."
+    x = rgb.to(device, non_blocking=True)
+    if x.dtype == torch.uint8: x = x.float() / 255
+    return lab_to_unit(rgb_to_lab(x))
+
 # %% ../nbs/00_data.ipynb #31a76754
 def _voc_palette(n: int = 256) -> np.ndarray:
     "The PASCAL VOC colour map (the id's bits spread over R, G, B), which DAVIS masks use as palette."
@@ -197,6 +205,13 @@ def overlay_mask(frame: torch.Tensor, mask, alpha: float = 0.5) -> torch.Tensor:
     out = torch.where(fg, (1 - alpha) * frame.float() + alpha * mask_to_rgb(mask).float(), frame.float())
     return out.round().to(torch.uint8)
 
+# %% ../nbs/00_data.ipynb #bc5ac5f0
+def read_davis_split(root, year: str = '2017', split: str = 'val') -> list[str]:
+    "Sequence names listed in `root`/ImageSets/<year>/<split>.txt, one a line (blank lines skipped)."
+    split_file = Path(root)/'ImageSets'/str(year)/f'{split}.txt'
+    if not split_file.is_file(): raise FileNotFoundError(f"DAVIS split file not found: {split_file}")
+    return [s.strip() for s in split_file.read_text().splitlines() if s.strip()]
+
 # %% ../nbs/00_data.ipynb #a28faea7
 class DavisDataset:
     "DAVIS (2016/2017) sequences on disk: JPEG frames and indexed-PNG masks in the official layout."
@@ -208,9 +223,7 @@ class DavisDataset:
         self.mask_dir = (ann if ann.is_absolute() else self.root/ann)/resolution
         for d in (self.image_dir, self.mask_dir):
             if not d.is_dir(): raise FileNotFoundError(f"DAVIS folder not found: {d}")
-        split_file = self.root/'ImageSets'/self.year/f'{split}.txt'
-        if not split_file.is_file(): raise FileNotFoundError(f"DAVIS split file not found: {split_file}")
-        self.sequences = [s.strip() for s in split_file.read_text().splitlines() if s.strip()]
+        self.sequences = read_davis_split(self.root, self.year, split)
 
     def __repr__(self): return f"DavisDataset({str(self.root)!r}, year={self.year!r}, split={self.split!r}, {len(self)} sequences)"
     def __len__(self): return len(self.sequences)

@@ -15,12 +15,13 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .data import asset_path, lab_to_unit, rgb_to_lab
+from .checks import check_frames
+from .data import asset_path, unit_lab
 
 # %% auto #0
-__all__ = ['OFFICIAL_PREFIX', 'OFFICIAL_IGNORED', 'conv3x3', 'BasicBlock', 'make_layer', 'check_frames', 'Encoder', 'n_params',
-           'pca_rgb', 'official_layout', 'fake_official_checkpoint', 'load_official', 'channel_dropout', 'lab_targets',
-           'ColourAE', 'random_lab_crops', 'train_colour_ae']
+__all__ = ['OFFICIAL_PREFIX', 'OFFICIAL_IGNORED', 'conv3x3', 'BasicBlock', 'make_layer', 'Encoder', 'n_params', 'pca_rgb',
+           'official_layout', 'fake_official_checkpoint', 'load_official', 'channel_dropout', 'lab_targets', 'ColourAE',
+           'random_lab_crops', 'train_colour_ae']
 
 # %% ../nbs/02_encoder.ipynb #d249b8bf
 def conv3x3(in_ch: int, out_ch: int, stride: int = 1) -> nn.Conv2d:
@@ -49,19 +50,6 @@ def make_layer(in_ch: int, out_ch: int, stride: int) -> nn.Sequential:
     "One ResNet-18 stage: two basic blocks; the first one changes stride and channels."
     return nn.Sequential(BasicBlock(in_ch, out_ch, stride), BasicBlock(out_ch, out_ch))
 
-# %% ../nbs/02_encoder.ipynb #5c14498a
-def check_frames(x, in_ch: int, name: str = 'x', multiple: int = 8):
-    "Raise unless `x` is a float (B, in_ch, H, W) tensor with H and W multiples of `multiple`."
-    if not isinstance(x, torch.Tensor): raise TypeError(f"`{name}` must be a torch.Tensor of shape (B, {in_ch}, H, W), got {type(x).__name__}")
-    if x.ndim != 4 or x.shape[1] != in_ch:
-        raise ValueError(f"`{name}` must have shape (B, in_ch={in_ch}, H, W) (a batch of Lab frames in [-1, 1]), got {tuple(x.shape)}")
-    if not x.is_floating_point():
-        raise TypeError(f"`{name}` must be a float tensor (Lab in [-1, 1], see `lab_to_unit`), got {x.dtype}")
-    H, W = x.shape[-2:]
-    if H % multiple or W % multiple:
-        raise ValueError(f"`{name}`: H and W must be multiples of {multiple} so features align with {multiple}×{multiple} label blocks, "
-                         f"got H={H}, W={W}; resize or crop first, e.g. to ({H // multiple * multiple}, {W // multiple * multiple})")
-
 # %% ../nbs/02_encoder.ipynb #39333a0f
 class Encoder(nn.Module):
     "ResNet-18 with layer3/layer4 at stride 1 (no dilation): Lab (B, in_ch, H, W) in [-1, 1] → (B, out_channels, H/8, W/8)."
@@ -86,7 +74,7 @@ class Encoder(nn.Module):
             elif isinstance(m, nn.BatchNorm2d): nn.init.ones_(m.weight); nn.init.zeros_(m.bias)
 
     def forward(self, x):
-        check_frames(x, self.in_ch, 'x', self.stride)
+        check_frames(x, 'x', lab=True, channels=self.in_ch, multiple=self.stride)
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))  # (B, width, H/4, W/4)
         x = self.layer2(self.layer1(x))                       # (B, 2·width, H/8, W/8)
         for i in range(3, self.depth + 1): x = getattr(self, f'layer{i}')(x)
@@ -213,7 +201,7 @@ class ColourAE(nn.Module):
 
     def encode(self, lab: torch.Tensor) -> torch.Tensor:
         "Lab in [-1, 1] (B, 3, H, W) → code (B, latent, H/8, W/8): the labels the affinity copies."
-        check_frames(lab, 3, 'lab', self.stride)
+        check_frames(lab, 'lab', lab=True, multiple=self.stride)
         return self.encoder(lab)
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
@@ -228,10 +216,7 @@ class ColourAE(nn.Module):
 def _frames_list(frames) -> list[torch.Tensor]:
     "Validate `frames`: one uint8 (T, 3, H, W) tensor or a list of them (sizes may differ)."
     frames = [frames] if isinstance(frames, torch.Tensor) else list(frames)
-    for f in frames:
-        if not isinstance(f, torch.Tensor) or f.ndim != 4 or f.shape[1] != 3 or f.dtype != torch.uint8:
-            raise TypeError(f"`frames` must be uint8 RGB tensors of shape (T, 3, H, W) (as `read_frames` returns), or a list of them; "
-                            f"got {getattr(f, 'dtype', type(f).__name__)} {tuple(getattr(f, 'shape', ()))}")
+    for f in frames: check_frames(f, 'frames')
     return frames
 
 def random_lab_crops(frames, n: int, crop: int, generator: torch.Generator | None = None, device=None) -> torch.Tensor:
@@ -244,8 +229,7 @@ def random_lab_crops(frames, n: int, crop: int, generator: torch.Generator | Non
         t, y, x = (int(torch.randint(m, (), generator=generator)) for m in (f.shape[0], f.shape[2] - crop + 1, f.shape[3] - crop + 1))
         c = f[t, :, y:y + crop, x:x + crop]  # (3, crop, crop) uint8
         out.append(c.flip(-1) if torch.rand((), generator=generator) < 0.5 else c)
-    rgb = torch.stack(out).to(device).float() / 255  # (n, 3, crop, crop)
-    return lab_to_unit(rgb_to_lab(rgb))
+    return unit_lab(torch.stack(out), device)  # (n, 3, crop, crop)
 
 # %% ../nbs/02_encoder.ipynb #5558503d
 def train_colour_ae(frames, steps: int = 1000, device=None, crop: int = 64, batch_size: int = 16, lr: float = 2e-3,

@@ -6,9 +6,10 @@
 from __future__ import annotations
 import torch
 import torch.nn.functional as F
-from .affinity import reconstruct, _check
-from .tracking import cell_grid, soft_argmax, _size2
-from .transforms import _flat, _logits32, _unflat
+from .affinity import reconstruct
+from .checks import check_tensor, size2
+from .tracking import cell_grid, soft_argmax
+from .transforms import flatten_cells, float32_logits, unflatten_cells
 
 # %% auto #0
 __all__ = ['lab_l1', 'intra_loss', 'inter_loss', 'cons_loss', 'sparse_loss', 'cycle_coords', 'cycle_loss', 'self_reconstruct',
@@ -60,7 +61,7 @@ def sparse_loss(own_mass):
 # %% ../nbs/05_losses.ipynb #cc2910aa
 def cycle_coords(S, size_r):
     "Where each reference position returns after r→t→r: logits S (B, N_r, N_t) -> (B, N_r, 2), normalised [-1, 1]."
-    _check(S, 'S', 3, '(B, N_r, N_t)')
+    check_tensor(S, 'S', 3, '(B, N_r, N_t)')
     C12 = soft_argmax(S.transpose(1, 2), size_r, normalized=True)           # (B, N_t, 2): where each target came from
     with torch.autocast(S.device.type, enabled=False):
         return S.to(C12.dtype).softmax(-1) @ C12                            # (B, N_r, 2): expected over where r went
@@ -73,15 +74,15 @@ def cycle_loss(S, size_r):
 # %% ../nbs/05_losses.ipynb #c29e17ad
 def self_reconstruct(F_r, L_r, tau=1.0):
     "L̂_r from the *other* positions of the same frame (diagonal masked): F_r (B, C, N), L_r (B, D, N) (or (·, h, w)) -> like L_r."
-    (Fr, _), (Lr, hw) = _flat(F_r, 'F_r', 'C'), _flat(L_r, 'L_r', 'D')
+    (Fr, _), (Lr, hw) = flatten_cells(F_r, 'F_r', 'C'), flatten_cells(L_r, 'L_r', 'D')
     if Lr.shape[0] != Fr.shape[0] or Lr.shape[2] != Fr.shape[2]:
         raise ValueError(f"`L_r` must be (B, D, N) = ({Fr.shape[0]}, D, {Fr.shape[2]}) like `F_r`, got {tuple(L_r.shape)}")
     if Fr.shape[2] < 2: raise ValueError(f"self-reconstruction needs at least 2 positions, `F_r` has N = {Fr.shape[2]}")
-    S = _logits32(Fr, Fr, tau)                                                # (B, N, N)
+    S = float32_logits(Fr, Fr, tau)                                                # (B, N, N)
     eye = torch.eye(S.shape[1], dtype=torch.bool, device=S.device)
     with torch.autocast(S.device.type, enabled=False):
         A = S.masked_fill(eye, float('-inf')).softmax(1)                     # (B, N, N), zero diagonal
-        return _unflat(reconstruct(Lr.to(A.dtype), A), hw)
+        return unflatten_cells(reconstruct(Lr.to(A.dtype), A), hw)
 
 def self_recon_loss(F_r, L_r, tau=1.0, **kw):
     "ℓ(self_reconstruct(F_r, L_r), L_r): unit-scale Lab labels (B, 3, ...); keyword arguments go to `lab_l1`."
@@ -90,8 +91,8 @@ def self_recon_loss(F_r, L_r, tau=1.0, **kw):
 # %% ../nbs/05_losses.ipynb #b21033c7
 def switch_reconstruct(A_rt, L_t):
     "L̂_r = L_t A_{r→t}ᵀ (rows of A_rt are not renormalised, as in the official code): A_rt (B, N_r, N_t), L_t (B, D, N_t) -> (B, D, N_r)."
-    _check(A_rt, 'A_rt', 3, '(B, N_r, N_t)')
-    Lt, _ = _flat(L_t, 'L_t', 'D')
+    check_tensor(A_rt, 'A_rt', 3, '(B, N_r, N_t)')
+    Lt, _ = flatten_cells(L_t, 'L_t', 'D')
     if Lt.shape[0] != A_rt.shape[0] or Lt.shape[2] != A_rt.shape[2]:
         raise ValueError(f"`L_t` must be (B, D, N_t) = ({A_rt.shape[0]}, D, {A_rt.shape[2]}) to match `A_rt`, got {tuple(L_t.shape)}")
     with torch.autocast(A_rt.device.type, enabled=False):
@@ -105,7 +106,7 @@ def colour_switch_loss(A_rt, L_t, L_r, **kw):
 # %% ../nbs/05_losses.ipynb #2794bcfd
 def window_variance(U, win=8, stride=8):
     "Spread of coordinates U (B, 2, h, w) in each win×win window: variance over the window, mean over x/y -> (B, n_windows)."
-    _check(U, 'U', 4, '(B, 2, h, w)')
+    check_tensor(U, 'U', 4, '(B, 2, h, w)')
     if U.shape[1] != 2: raise ValueError(f"`U` must be (B, 2, h, w) coordinates, got {tuple(U.shape)}")
     if min(U.shape[-2:]) < win: raise ValueError(f"`U` {tuple(U.shape)} is smaller than one {win}×{win} window")
     p = F.unfold(U, win, stride=stride).view(U.shape[0], 2, win * win, -1)  # (B, 2, win², n_windows)
@@ -114,8 +115,8 @@ def window_variance(U, win=8, stride=8):
 # %% ../nbs/05_losses.ipynb #df05e86b
 def concentration_loss(S, size_r, size_t, win=8, stride=8, reduction='mean'):
     "UVC concentration (both directions) on logits S (B, N_r, N_t), normalised units: scalar, or (B, n_windows) with reduction='none' (needs size_r == size_t)."
-    _check(S, 'S', 3, '(B, N_r, N_t)')
-    (hr, wr), (ht, wt) = _size2(size_r, 'size_r'), _size2(size_t, 'size_t')
+    check_tensor(S, 'S', 3, '(B, N_r, N_t)')
+    (hr, wr), (ht, wt) = size2(size_r, 'size_r'), size2(size_t, 'size_t')
     U_t = soft_argmax(S.transpose(1, 2), (hr, wr), normalized=True)         # (B, N_t, 2): target -> expected reference point
     U_r = soft_argmax(S, (ht, wt), normalized=True)                         # (B, N_r, 2): reference -> expected target point
     v_t = window_variance(U_t.transpose(1, 2).reshape(-1, 2, ht, wt), win, stride)   # (B, n_windows of the target map)

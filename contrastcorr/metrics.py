@@ -15,7 +15,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .data import read_mask
+from .data import read_davis_split, read_mask
 
 # %% auto #0
 __all__ = ['jaccard', 'seg2bmap', 'bound_pix', 'disk', 'dilate', 'boundary_pr', 'boundary_f', 'db_statistics',
@@ -186,9 +186,8 @@ def _read_ids(path: Path, what: str) -> torch.Tensor:
 
 def _list_sequences(root: Path, ann_dir: Path, year: str, split: str) -> list[str]:
     "Sequences of ImageSets/<year>/<split>.txt, or every annotated sequence folder when there is no such file."
-    split_file = root/'ImageSets'/str(year)/f'{split}.txt'
-    if split_file.is_file(): return [s.strip() for s in split_file.read_text().splitlines() if s.strip()]
-    return sorted(p.name for p in ann_dir.iterdir() if p.is_dir())
+    try: return read_davis_split(root, year, split)
+    except FileNotFoundError: return sorted(p.name for p in ann_dir.iterdir() if p.is_dir())
 
 # %% ../nbs/09_metrics.ipynb #579c2936
 _GLOBAL_KEYS = ('J&F-Mean', 'J-Mean', 'J-Recall', 'J-Decay', 'F-Mean', 'F-Recall', 'F-Decay')

@@ -10,8 +10,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 import torch.distributed as dist
-from .data import synthetic_video, rgb_to_lab, lab_to_unit
-from .encoder import Encoder, ColourAE, channel_dropout, lab_targets, check_frames
+from .checks import check_frames
+from .data import synthetic_video, unit_lab
+from .encoder import Encoder, ColourAE, channel_dropout, lab_targets
 from .tracking import random_patch_boxes, track_patch, crop
 from .transforms import Inter, inter_transform, intra_transform
 from .losses import lab_l1, intra_loss, inter_loss, cons_loss, sparse_loss, cycle_loss
@@ -157,7 +158,7 @@ class ContrastCorr(nn.Module):
     def forward(self, lab_r, lab_t, stage: str = 'main', generator: torch.Generator | None = None) -> ContrastCorrOutput:
         "Reference crops `lab_r` (B, 3, H_r, W_r) and targets `lab_t` (B, 3, H_t, W_t), unit Lab, one pair per video → `ContrastCorrOutput`."
         active = self.config.active(stage)
-        check_frames(lab_r, 3, 'lab_r'); check_frames(lab_t, 3, 'lab_t')
+        check_frames(lab_r, 'lab_r', lab=True, multiple=8); check_frames(lab_t, 'lab_t', lab=True, multiple=8)
         if lab_r.shape[0] != lab_t.shape[0]:
             raise ValueError(f"`lab_r` and `lab_t` must hold the same number of videos B (one pair each), got {lab_r.shape[0]} and {lab_t.shape[0]}")
         if self.config.flush_denormal and lab_r.device.type == 'cpu': torch.set_flush_denormal(True)
@@ -281,8 +282,7 @@ def synthetic_pairs(n, ref_crop=64, target_size=128, gap=3, stage='main', seed=0
         refs.append(v[0, :, y:y + ref_crop, x:x + ref_crop])
         tars.append(v[gap, :, y:y + ref_crop, x:x + ref_crop] if stage == 'warmup' else v[gap])
         boxes.append([(x + ref_crop / 2) / 8, (y + ref_crop / 2) / 8, ref_crop / 8, ref_crop / 8])
-    unit = lambda xs: lab_to_unit(rgb_to_lab(torch.stack(xs).float() / 255)).to(device)
-    out = unit(refs), unit(tars)
+    out = unit_lab(torch.stack(refs), device), unit_lab(torch.stack(tars), device)
     return (*out, torch.tensor(boxes, device=device)) if return_boxes else out   # boxes (n, 4): where the crop was cut, cells
 
 # %% ../nbs/06_model.ipynb #b3271bdb

@@ -21,7 +21,8 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from .affinity import propagate_labels
-from .data import DavisDataset, lab_to_unit, overlay_mask, read_frames, rgb_to_lab, write_mask
+from .checks import check_frames
+from .data import DavisDataset, overlay_mask, read_frames, unit_lab, write_mask
 from .encoder import Encoder, load_official
 
 # %% auto #0
@@ -104,7 +105,7 @@ def frames_to_input(frames: torch.Tensor, size=None, multiple: int = 8) -> torch
     x = frames.float() / 255                                                       # (T, 3, H, W)
     if size is not None and tuple(size) != tuple(x.shape[-2:]):
         x = F.interpolate(x, size=tuple(size), mode='bilinear', align_corners=False, antialias=True)
-    return pad_to_multiple(lab_to_unit(rgb_to_lab(x)), multiple)                     # (T, 3, H', W')
+    return pad_to_multiple(unit_lab(x), multiple)                                   # (T, 3, H', W')
 
 # %% ../nbs/08_propagation.ipynb #376c41ea
 def object_ids(mask: torch.Tensor) -> torch.Tensor:
@@ -265,14 +266,9 @@ def propagate_iter(frames: torch.Tensor, L_0: torch.Tensor, encoder: nn.Module, 
         yield t, L_t
 
 # %% ../nbs/08_propagation.ipynb #60bfec37
-def _check_frames(frames):
-    if not isinstance(frames, torch.Tensor) or frames.ndim != 4 or frames.shape[1] != 3 or frames.dtype != torch.uint8 or not len(frames):
-        raise TypeError(f"`frames` must be a non-empty uint8 RGB tensor (T, 3, H, W) (as `read_frames` returns), got "
-                        f"{getattr(frames, 'dtype', type(frames).__name__)} {tuple(getattr(frames, 'shape', ()))}")
-
 def propagate_video(frames: torch.Tensor, first_mask, encoder, config='crw', device=None, progress: bool = True) -> torch.Tensor:
     "Carry the first frame's object ids (H, W) through uint8 RGB frames (T, 3, H, W) → ids (T, H, W) uint8."
-    _check_frames(frames)
+    check_frames(frames)
     first_mask = torch.as_tensor(first_mask)
     if first_mask.shape != frames.shape[-2:]:
         raise ValueError(f"`first_mask` must be (H, W) = {tuple(frames.shape[-2:])} like the frames, got {tuple(first_mask.shape)}")
@@ -314,7 +310,7 @@ def propagate_keypoints(frames: torch.Tensor, kps0, encoder, config='crw', devic
     kps0 = torch.as_tensor(kps0, dtype=torch.float32)
     if kps0.ndim != 2 or kps0.shape[1] != 2 or not torch.isfinite(kps0).all():
         raise ValueError(f"`kps0` must be finite (x, y) pixel coordinates of shape (K, 2), got {tuple(kps0.shape)}")
-    _check_frames(frames)
+    check_frames(frames)
     cfg, enc = get_config(config), encoder_from(encoder, device)
     T, _, H, W = frames.shape
     size = working_size(H, W, cfg.short_side, cfg.size_multiple)

@@ -8,26 +8,18 @@ import math
 from typing import NamedTuple
 import torch
 import torch.nn.functional as F
-from .affinity import affinity_logits, _check
+from .affinity import affinity_logits
+from .checks import check_tensor, size2
 
 # %% auto #0
 __all__ = ['cell_grid', 'cells_to_normalized', 'normalized_to_cells', 'boxes_to_xyxy', 'xyxy_to_boxes', 'random_patch_boxes',
            'soft_argmax', 'clamp_boxes', 'coords_to_box', 'PatchTrack', 'track_patch', 'random_fourier_features',
            'context_features', 'boxes_to_theta', 'crop']
 
-# %% ../nbs/03_tracking.ipynb #4944795b
-def _size2(size, name):
-    "An int or a pair -> (h, w) ints, with a clear error."
-    if isinstance(size, int): return size, size
-    if isinstance(size, torch.Size) or (isinstance(size, (tuple, list)) and len(size) == 2):
-        h, w = int(size[0]), int(size[1])
-        if h > 0 and w > 0: return h, w
-    raise ValueError(f"`{name}` must be a positive int or (h, w), got {size!r}")
-
 # %% ../nbs/03_tracking.ipynb #3a80dfb7
 def cell_grid(size, normalized=False, device=None, dtype=None):
     "Cell centres of an h×w map as (h·w, 2) (x, y), row-major like `.flatten(2)`: cell units, or [-1, 1] if `normalized`."
-    h, w = _size2(size, 'size')
+    h, w = size2(size, 'size')
     dtype = dtype or torch.float32
     ys = torch.arange(h, device=device, dtype=dtype) + 0.5                 # (h,)
     xs = torch.arange(w, device=device, dtype=dtype) + 0.5                 # (w,)
@@ -38,12 +30,12 @@ def cell_grid(size, normalized=False, device=None, dtype=None):
 # %% ../nbs/03_tracking.ipynb #2115409f
 def cells_to_normalized(xy, size):
     "(..., 2) (x, y) in cell units of an h×w map -> [-1, 1] (align_corners=False)."
-    h, w = _size2(size, 'size')
+    h, w = size2(size, 'size')
     return xy / xy.new_tensor([w, h]) * 2 - 1
 
 def normalized_to_cells(xy, size):
     "(..., 2) (x, y) in [-1, 1] (align_corners=False) -> cell units of an h×w map."
-    h, w = _size2(size, 'size')
+    h, w = size2(size, 'size')
     return (xy + 1) / 2 * xy.new_tensor([w, h])
 
 # %% ../nbs/03_tracking.ipynb #2cb9cf72
@@ -66,7 +58,7 @@ def xyxy_to_boxes(xyxy):
 # %% ../nbs/03_tracking.ipynb #703475b1
 def random_patch_boxes(n, size, patch_size, generator=None, device=None):
     "`n` random cell-aligned boxes (n, 4) (cx, cy, w, h) of `patch_size` cells lying inside an h×w map."
-    H, W = _size2(size, 'size'); ph, pw = _size2(patch_size, 'patch_size')
+    H, W = size2(size, 'size'); ph, pw = size2(patch_size, 'patch_size')
     if ph > H or pw > W: raise ValueError(f"`patch_size` {(ph, pw)} does not fit in the map `size` {(H, W)}")
     x0 = torch.randint(0, W - pw + 1, (n,), generator=generator).float()   # (n,)
     y0 = torch.randint(0, H - ph + 1, (n,), generator=generator).float()
@@ -75,8 +67,8 @@ def random_patch_boxes(n, size, patch_size, generator=None, device=None):
 # %% ../nbs/03_tracking.ipynb #ef33c53d
 def soft_argmax(S, size, normalized=False):
     "Expected (x, y) over an h×w map of softmax(S, -1): logits (B, N, h·w) -> (B, N, 2), cell units (or [-1, 1])."
-    _check(S, 'S', 3, '(B, N, h·w)')
-    h, w = _size2(size, 'size')
+    check_tensor(S, 'S', 3, '(B, N, h·w)')
+    h, w = size2(size, 'size')
     if S.shape[-1] != h * w:
         raise ValueError(f"`S` must be (B, N, h·w) with h·w = {h}·{w} = {h * w} positions of `size`, got {tuple(S.shape)}")
     grid = cell_grid((h, w), normalized, device=S.device, dtype=torch.promote_types(S.dtype, torch.float32))   # (h·w, 2)
@@ -87,7 +79,7 @@ def soft_argmax(S, size, normalized=False):
 def clamp_boxes(boxes, size):
     "Move (and, if larger than the frame, shrink) boxes (B, 4) so they lie inside an h×w map; differentiable."
     _check_boxes(boxes)
-    H, W = _size2(size, 'size')
+    H, W = size2(size, 'size')
     cx, cy, w, h = boxes.unbind(1)
     w, h = w.clamp(max=W), h.clamp(max=H)
     cx = torch.minimum(torch.maximum(cx, w / 2), W - w / 2)
@@ -97,8 +89,8 @@ def clamp_boxes(boxes, size):
 # %% ../nbs/03_tracking.ipynb #49bea8a4
 def coords_to_box(coords, ref_size, size, scale=False, patch_size=None, scale_range=(0.5, 2.0), eps=1e-6):
     "Tracked points (B, N_r, 2) of an h_r×w_r reference patch -> box (B, 4) inside the h×w target map."
-    _check(coords, 'coords', 3, '(B, N_r, 2)')
-    hr, wr = _size2(ref_size, 'ref_size')
+    check_tensor(coords, 'coords', 3, '(B, N_r, 2)')
+    hr, wr = size2(ref_size, 'ref_size')
     if coords.shape[1:] != (hr * wr, 2):
         raise ValueError(f"`coords` must be (B, N_r, 2) with N_r = {hr}·{wr} of `ref_size`, got {tuple(coords.shape)}")
     centre = coords.mean(1)                                                 # (B, 2)
@@ -108,7 +100,7 @@ def coords_to_box(coords, ref_size, size, scale=False, patch_size=None, scale_ra
         sd_r = coords.new_tensor([math.sqrt((wr ** 2 - 1) / 12), math.sqrt((hr ** 2 - 1) / 12)])   # spread of the reference grid
         wh = (sd_t / sd_r).clamp(*scale_range) * coords.new_tensor([wr, hr])
     else:
-        ph, pw = (hr, wr) if patch_size is None else _size2(patch_size, 'patch_size')
+        ph, pw = (hr, wr) if patch_size is None else size2(patch_size, 'patch_size')
         wh = coords.new_tensor([pw, ph]).expand_as(centre)
     return clamp_boxes(torch.cat([centre, wh], 1), size)
 
@@ -120,7 +112,7 @@ class PatchTrack(NamedTuple):
 
 def track_patch(F_r, F_t, tau=1.0, scale=False, patch_size=None, scale_range=(0.5, 2.0)):
     "Track a reference patch (B, C, h_r, w_r) into a target frame (B, C, H, W) -> `PatchTrack(box, coords)`."
-    _check(F_r, 'F_r', 4, '(B, C, h_r, w_r)'); _check(F_t, 'F_t', 4, '(B, C, H, W)')
+    check_tensor(F_r, 'F_r', 4, '(B, C, h_r, w_r)'); check_tensor(F_t, 'F_t', 4, '(B, C, H, W)')
     S = affinity_logits(F_r.flatten(2), F_t.flatten(2), tau)               # (B, N_r, N_t)
     coords = soft_argmax(S, F_t.shape[-2:])                                 # (B, N_r, 2)
     return PatchTrack(coords_to_box(coords, F_r.shape[-2:], F_t.shape[-2:], scale, patch_size, scale_range), coords)
@@ -136,7 +128,7 @@ def random_fourier_features(xy, dim=256, bandwidth=1.0, generator=None):
 # %% ../nbs/03_tracking.ipynb #526b98d3
 def context_features(x, stride=8, radius=2):
     "Raw features (B, 3·(2r+1)², H/stride, W/stride): block means of `x` (B, 3, H, W) over a (2r+1)² block neighbourhood, centred, L2-normalised."
-    _check(x, 'x', 4, '(B, C, H, W)')
+    check_tensor(x, 'x', 4, '(B, C, H, W)')
     if min(x.shape[-2:]) < stride: raise ValueError(f"`x` {tuple(x.shape)} is smaller than one {stride}×{stride} block")
     m = F.avg_pool2d(x, stride)                                              # (B, C, h, w) block means
     k = 2 * radius + 1
@@ -148,7 +140,7 @@ def context_features(x, stride=8, radius=2):
 def boxes_to_theta(boxes, size):
     "Affine matrices (B, 2, 3) for `F.affine_grid(align_corners=False)` that sample boxes (B, 4) of an h×w map."
     _check_boxes(boxes)
-    H, W = _size2(size, 'size')
+    H, W = size2(size, 'size')
     cx, cy, w, h = boxes.unbind(1)
     z = torch.zeros_like(cx)
     return torch.stack([torch.stack([w / W, z, 2 * cx / W - 1], 1),
@@ -157,9 +149,9 @@ def boxes_to_theta(boxes, size):
 # %% ../nbs/03_tracking.ipynb #2759cc30
 def crop(x, boxes, out_size, mode='bilinear', padding_mode='border'):
     "Differentiable crop: boxes (B, 4) (cx, cy, w, h) in pixel/cell units of x (B, C, H, W) -> (B, C, out_h, out_w)."
-    _check(x, 'x', 4, '(B, C, H, W)'); _check_boxes(boxes)
+    check_tensor(x, 'x', 4, '(B, C, H, W)'); _check_boxes(boxes)
     if boxes.shape[0] != x.shape[0]: raise ValueError(f"`boxes` must be (B, 4) with B = {x.shape[0]} of `x`, got {tuple(boxes.shape)}")
-    oh, ow = _size2(out_size, 'out_size')
+    oh, ow = size2(out_size, 'out_size')
     theta = boxes_to_theta(boxes.to(x.dtype), x.shape[-2:])                # (B, 2, 3)
     grid = F.affine_grid(theta, [x.shape[0], x.shape[1], oh, ow], align_corners=False)   # (B, oh, ow, 2)
     return F.grid_sample(x, grid, mode=mode, padding_mode=padding_mode, align_corners=False)

@@ -14,13 +14,13 @@ import torch.nn as nn
 import torch.nn.functional as F
 from PIL import Image
 
-from .data import IMAGE_EXTS, _import_av, _pil_to_chw, lab_to_unit, rgb_to_lab, read_frames, synthetic_video
+from .data import IMAGE_EXTS, import_av, pil_to_frame, read_frames, synthetic_video, unit_lab
 
 # %% auto #0
 __all__ = ['VIDEO_EXTS', 'TRAIN_PRESETS', 'CKPT_FORMAT', 'RUNTIME_FIELDS', 'FrameFolder', 'VideoFile', 'SyntheticClip',
-           'make_sources', 'affine_crop', 'pad_square', 'PairDataset', 'PairSampler', 'pair_loader', 'to_lab',
-           'TrainConfig', 'Schedule', 'make_schedule', 'pick_device', 'amp_dtype', 'Dist', 'init_distributed',
-           'model_config', 'build_model', 'train_step', 'atomic_save', 'rng_state', 'set_rng_state', 'seed_everything',
+           'make_sources', 'affine_crop', 'pad_square', 'PairDataset', 'PairSampler', 'pair_loader', 'TrainConfig',
+           'Schedule', 'make_schedule', 'pick_device', 'amp_dtype', 'Dist', 'init_distributed', 'model_config',
+           'build_model', 'train_step', 'atomic_save', 'rng_state', 'set_rng_state', 'seed_everything',
            'encoder_config', 'save_encoder', 'load_encoder', 'JsonlLog', 'read_log', 'plot_log', 'StopRequest',
            'param_digest', 'train', 'add_train_args', 'config_from_args', 'train_cli', 'main']
 
@@ -57,7 +57,7 @@ class FrameFolder:
         "Frame `i` as uint8 (3, H, W); an unreadable file raises a `ValueError` naming it."
         p = self.files[i]
         try:
-            with Image.open(p) as im: return _pil_to_chw(im, None)           # (3, H, W)
+            with Image.open(p) as im: return pil_to_frame(im, None)           # (3, H, W)
         except (OSError, SyntaxError, ValueError) as e:
             raise ValueError(f"cannot read frame {p}: {e}") from e
 
@@ -67,7 +67,7 @@ class VideoFile:
     def __init__(self, path, max_side: int | None = None):
         self.path, self.max_side, self._frames = Path(path), max_side, None
         if not self.path.is_file(): raise FileNotFoundError(f"no such video file: {self.path}")
-        av = _import_av()
+        av = import_av()
         try:
             with av.open(str(self.path)) as c:
                 if not c.streams.video: raise ValueError("no video stream")
@@ -262,11 +262,6 @@ def pair_loader(dataset: PairDataset, batch_size: int, start: int, stop: int, ra
                                        prefetch_factor=4 if num_workers else None,
                                        generator=torch.Generator().manual_seed(0))   # iter() must not touch the global stream
 
-# %% ../nbs/07_train.ipynb #5522bf86
-def to_lab(x: torch.Tensor, device) -> torch.Tensor:
-    "uint8 RGB (B, 3, H, W) → unit-scale Lab (B, 3, H, W) float on `device` (the conversion runs there)."
-    return lab_to_unit(rgb_to_lab(x.to(device, non_blocking=True).float() / 255))
-
 # %% ../nbs/07_train.ipynb #7443a2b5
 @dataclass
 class TrainConfig:
@@ -431,8 +426,8 @@ def build_model(mc, videos=None, cfg: TrainConfig | None = None, device=None, pr
 # %% ../nbs/07_train.ipynb #a1a80baa
 def train_step(net, batch: dict, stage: str, opt, scaler, device, dtype=None):
     "One optimisation step on a batch of pairs: Lab on `device`, forward under autocast, scaled backward, Adam; returns the model output."
-    lab_r = to_lab(batch['ref'], device)                                            # (B, 3, R, R) reference crops
-    lab_t = to_lab(batch['ref_t' if stage == 'warmup' else 'target'], device)       # (B, 3, R, R) or (B, 3, S, S)
+    lab_r = unit_lab(batch['ref'], device)                                            # (B, 3, R, R) reference crops
+    lab_t = unit_lab(batch['ref_t' if stage == 'warmup' else 'target'], device)     # (B, 3, R, R) or (B, 3, S, S)
     with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
         out = net(lab_r, lab_t, stage=stage)
     if not torch.isfinite(out.loss.detach()):

@@ -7,23 +7,25 @@ from __future__ import annotations
 import json, subprocess, sys
 from typing import NamedTuple
 import torch
-from .affinity import affinity_logits, reconstruct, _check
+from .affinity import affinity_logits, reconstruct
+from .checks import check_tensor
 
 # %% auto #0
-__all__ = ['Intra', 'intra_transform', 'Inter', 'inter_transform_dense', 'inter_transform', 'measure_inter']
+__all__ = ['flatten_cells', 'float32_logits', 'Intra', 'unflatten_cells', 'intra_transform', 'Inter', 'inter_transform_dense',
+           'InterVideoStream', 'inter_transform', 'measure_inter']
 
 # %% ../nbs/04_transforms.ipynb #02f32393
-def _flat(x, name, what):
+def flatten_cells(x, name, what):
     "Accept (B, K, N) or (B, K, h, w) -> (B, K, N) and the spatial shape (or None)."
     if isinstance(x, torch.Tensor) and x.ndim == 4: return x.flatten(2), tuple(x.shape[2:])
-    _check(x, name, 3, f'(B, {what}, N) or (B, {what}, h, w)')
+    check_tensor(x, name, 3, f'(B, {what}, N) or (B, {what}, h, w)')
     return x, None
 
 def _compute_dtype(x):
     "float32, or float64 when the input is float64: the dtype affinities are computed in."
     return torch.promote_types(x.dtype, torch.float32)
 
-def _logits32(F_r, F_t, tau):
+def float32_logits(F_r, F_t, tau):
     "S = F_rᵀF_t / τ in float32 (float64 stays) with autocast off: (B, C, N_r), (B, C, N_t) -> (B, N_r, N_t)."
     dt = _compute_dtype(F_r)
     with torch.autocast(F_r.device.type, enabled=False):
@@ -39,25 +41,26 @@ class Intra(NamedTuple):
 
 def _check_pair(F_r, F_t, L_r):
     "Flatten and check (F_r, F_t, L_r); returns the flat tensors and the target's spatial shape."
-    (Fr, _), (Ft, hw_t), (Lr, _) = _flat(F_r, 'F_r', 'C'), _flat(F_t, 'F_t', 'C'), _flat(L_r, 'L_r', 'D')
+    (Fr, _), (Ft, hw_t), (Lr, _) = flatten_cells(F_r, 'F_r', 'C'), flatten_cells(F_t, 'F_t', 'C'), flatten_cells(L_r, 'L_r', 'D')
     if Fr.shape[:2] != Ft.shape[:2]:
         raise ValueError(f"`F_r` {tuple(F_r.shape)} and `F_t` {tuple(F_t.shape)} must share batch and channels (B, C, ·)")
     if Lr.shape[0] != Fr.shape[0] or Lr.shape[2] != Fr.shape[2]:
         raise ValueError(f"`L_r` must be (B, D, N_r) = ({Fr.shape[0]}, D, {Fr.shape[2]}) like `F_r`, got {tuple(L_r.shape)}")
     return Fr, Ft, Lr, hw_t
 
-def _unflat(x, hw):
+def unflatten_cells(x, hw):
+    "Undo `flatten_cells`: (B, K, N) -> (B, K, h, w) when `hw` = (h, w); unchanged when `hw` is None."
     return x if hw is None else x.view(*x.shape[:2], *hw)
 
 def intra_transform(F_r, F_t, L_r, tau=1.0):
     "L̂_t = L_r A_{r→t} within each video: F_r (B, C, N_r), F_t (B, C, N_t), L_r (B, D, N_r) (or (·, h, w)) -> `Intra`."
     Fr, Ft, Lr, hw_t = _check_pair(F_r, F_t, L_r)
-    S = _logits32(Fr, Ft, tau)                                               # (B, N_r, N_t)
+    S = float32_logits(Fr, Ft, tau)                                               # (B, N_r, N_t)
     with torch.autocast(S.device.type, enabled=False):
         lse = S.logsumexp(1)                                                 # (B, N_t)
         A_rt = (S - lse[:, None]).exp()                                      # (B, N_r, N_t) = softmax over N_r
         L_hat = reconstruct(Lr.to(A_rt.dtype), A_rt)                         # (B, D, N_t)
-    return Intra(_unflat(L_hat, hw_t), A_rt, S, lse)
+    return Intra(unflatten_cells(L_hat, hw_t), A_rt, S, lse)
 
 # %% ../nbs/04_transforms.ipynb #db6bf21b
 class Inter(NamedTuple):
@@ -80,7 +83,7 @@ def inter_transform_dense(F_r, F_t, L_r, tau=1.0):
     L_hat = torch.einsum('dk,bkm->bdm', L_all[0], A)                             # (B, D, N_t)
     video_mass = A.view(B, B, N_r, -1).sum(2)                                    # (B_t, B_r, N_t)
     own = video_mass.diagonal(dim1=0, dim2=1).T                                  # (B, N_t)
-    return Inter(_unflat(L_hat, hw_t), own, S.reshape(B, B * N_r, -1).logsumexp(1), video_mass, A)
+    return Inter(unflatten_cells(L_hat, hw_t), own, S.reshape(B, B * N_r, -1).logsumexp(1), video_mass, A)
 
 # %% ../nbs/04_transforms.ipynb #ca282f29
 def _steps(F_r, L_r):
@@ -88,7 +91,7 @@ def _steps(F_r, L_r):
     for s in range(1, F_r.shape[0]):
         yield s, F_r.roll(-s, 0), L_r.roll(-s, 0)
 
-class _InterVideo(torch.autograd.Function):
+class InterVideoStream(torch.autograd.Function):
     "Streaming inter-video reconstruction with a hand-written, block-recomputing backward."
     @staticmethod
     def forward(ctx, F_r, F_t, L_r, lse_own, L_own, tau):
@@ -148,8 +151,8 @@ def inter_transform(F_r, F_t, L_r, tau=1.0, intra: Intra | None = None):
         raise ValueError(f"`intra` must come from intra_transform on the same inputs: lse (B, N_t) = ({B}, {N_t}), "
                          f"L_hat (B, D, N_t) = ({B}, {D}, {N_t}); got {tuple(intra.lse.shape)}, {tuple(intra.L_hat.shape)}")
     dt = intra.S.dtype
-    L_hat, mu, video_mass = _InterVideo.apply(Fr.to(dt), Ft.to(dt), Lr.to(dt), intra.lse, intra.L_hat.flatten(2), tau)
-    return Inter(_unflat(L_hat, hw_t), (intra.lse - mu).exp(), mu, video_mass)
+    L_hat, mu, video_mass = InterVideoStream.apply(Fr.to(dt), Ft.to(dt), Lr.to(dt), intra.lse, intra.L_hat.flatten(2), tau)
+    return Inter(unflatten_cells(L_hat, hw_t), (intra.lse - mu).exp(), mu, video_mass)
 
 # %% ../nbs/04_transforms.ipynb #fe069b5b
 def measure_inter(B=8, C=512, size=(32, 32), D=3, impl='stream', backward=True, tau=1.0, device='cpu', seed=0):

@@ -17,8 +17,9 @@ import torch.nn.functional as F
 import traitlets as T
 from PIL import Image
 from .affinity import affinity, affinity_logits, patch_features
-from .data import (DavisDataset, lab_to_rgb, lab_to_unit, overlay_mask, read_frames, read_mask, rgb_to_lab,
-                   sample_davis_root, synthetic_pair_with_shift)
+from .checks import check_frames, check_tau
+from .data import (DavisDataset, lab_to_rgb, overlay_mask, read_frames, read_mask, rgb_to_lab,
+                               sample_davis_root, synthetic_pair_with_shift, unit_lab)
 from .encoder import Encoder
 from .metrics import jaccard
 from .propagation import encoder_from
@@ -29,18 +30,6 @@ from .transforms import inter_transform
 __all__ = ['RANDOM_ENCODER', 'png_data_url', 'heat_rgba', 'frame_features', 'PixelAffinity', 'pixel_affinity', 'peak_accuracy',
            'plot_heat', 'davis_pair', 'InvalidTrait', 'AffinityExplorer', 'shifted_batch', 'PatchTracks',
            'patch_tracks', 'TrackingViewer', 'frame_jaccard', 'davis_sample_predictions', 'PropagationPlayer']
-
-# %% ../nbs/10_widgets.ipynb #af5a02ad
-def _check_frames(x, name, ndim=3):
-    "Raise unless `x` is a uint8 tensor (3, H, W) (ndim 3) or (B, 3, H, W) (ndim 4)."
-    shape = '(3, H, W)' if ndim == 3 else '(B, 3, H, W)'
-    if not isinstance(x, torch.Tensor):
-        raise TypeError(f"`{name}` must be a uint8 torch.Tensor of shape {shape}, got {type(x).__name__}")
-    if x.ndim != ndim or x.shape[-3] != 3:
-        raise ValueError(f"`{name}` must have shape {shape} (RGB, channels first), got {tuple(x.shape)}")
-    if x.dtype != torch.uint8:
-        raise TypeError(f"`{name}` must be uint8 (0-255 RGB), got {x.dtype}; e.g. `(x * 255).round().to(torch.uint8)`")
-    if min(x.shape[-2:]) < 8: raise ValueError(f"`{name}` {tuple(x.shape)} is smaller than one 8×8 cell")
 
 # %% ../nbs/10_widgets.ipynb #4c75fab3
 def png_data_url(img) -> str:
@@ -68,8 +57,8 @@ RANDOM_ENCODER = 'random:32:3'   # `encoder_from` spec of the 'random' features:
 
 def frame_features(frames, features='lab', stride=8):
     "Per-cell L2-normalised features of uint8 frames (B, 3, H, W) -> (B, C, H/stride, W/stride)."
-    _check_frames(frames, 'frames', 4)
-    unit = lab_to_unit(rgb_to_lab(frames.float() / 255))                   # (B, 3, H, W) Lab in [-1, 1]
+    check_frames(frames, 'frames', min_side=8)
+    unit = unit_lab(frames)                                                 # (B, 3, H, W) Lab in [-1, 1]
     if isinstance(features, str) and features == 'lab': return patch_features(unit, stride)
     if isinstance(features, str) and features == 'context': return context_features(unit, stride)
     if isinstance(features, (str, Path)) or isinstance(features, nn.Module):
@@ -371,7 +360,7 @@ class AffinityExplorer(anywidget.AnyWidget):
         self._cache, self._custom = {}, None
         if (ref is None) != (tgt is None): raise ValueError("`ref` and `tgt` must both be given (or neither, for the shipped DAVIS pair)")
         if ref is None: ref, tgt = davis_pair()
-        _check_frames(ref, 'ref'); _check_frames(tgt, 'tgt')
+        check_frames(ref, 'ref', ndim=3, min_side=8); check_frames(tgt, 'tgt', ndim=3, min_side=8)
         if ref.shape != tgt.shape: raise ValueError(f"`tgt` must have the shape of `ref` {tuple(ref.shape)}, got {tuple(tgt.shape)}")
         H, W = (s // 8 * 8 for s in ref.shape[-2:])
         self.frames = torch.stack([ref[:, :H, :W], tgt[:, :H, :W]]).cpu()   # (2, 3, H, W) uint8
@@ -442,9 +431,7 @@ class AffinityExplorer(anywidget.AnyWidget):
 
     # --- validation -----------------------------------------------------------------------------------------
     @T.validate('tau')
-    def _v_tau(self, p):
-        if not p['value'] > 0: raise InvalidTrait(f"`tau` must be > 0, got {p['value']}")
-        return p['value']
+    def _v_tau(self, p): return check_tau(p['value'], InvalidTrait)
 
     @T.validate('k')
     def _v_k(self, p):
@@ -626,7 +613,7 @@ class TrackingViewer(anywidget.AnyWidget):
         if (frames_r is None) != (frames_t is None): raise ValueError("`frames_r` and `frames_t` must both be given (or neither, for a synthetic batch)")
         shifts = None
         if frames_r is None: frames_r, frames_t, shifts = shifted_batch(4, size=(128, 160), seed=seed)   # known shifts: known true boxes
-        _check_frames(frames_r, 'frames_r', 4); _check_frames(frames_t, 'frames_t', 4)
+        check_frames(frames_r, 'frames_r', min_side=8); check_frames(frames_t, 'frames_t', min_side=8)
         if frames_r.shape != frames_t.shape: raise ValueError(f"`frames_t` must have the shape of `frames_r` {tuple(frames_r.shape)}, got {tuple(frames_t.shape)}")
         H, W = (s // 8 * 8 for s in frames_r.shape[-2:])
         self.frames_r, self.frames_t = frames_r[..., :H, :W].cpu(), frames_t[..., :H, :W].cpu()
@@ -651,9 +638,7 @@ class TrackingViewer(anywidget.AnyWidget):
         self._recompute()
 
     @T.validate('tau')
-    def _v_tau(self, p):
-        if not p['value'] > 0: raise InvalidTrait(f"`tau` must be > 0, got {p['value']}")
-        return p['value']
+    def _v_tau(self, p): return check_tau(p['value'], InvalidTrait)
 
     @T.validate('index')
     def _v_index(self, p):
@@ -819,7 +804,7 @@ class PropagationPlayer(anywidget.AnyWidget):
         if frames is None and masks is None:
             frames, masks, gt = davis_sample_predictions()
             title = title or 'DAVIS blackswan: released ContrastCorr predictions'
-        _check_frames(frames, 'frames', 4)
+        check_frames(frames, 'frames', min_side=8)
         Tn, _, H, W = frames.shape
         for m, name in ((masks, 'masks'), (gt, 'gt')):
             if m is None and name == 'gt': continue

@@ -8,8 +8,9 @@ import torch
 import torch.nn.functional as F
 from hypothesis import given, settings, strategies as st
 
+from contrastcorr.checks import check_frames
 from contrastcorr.data import DavisDataset, asset_path, sample_davis_root
-from contrastcorr.encoder import (OFFICIAL_IGNORED, BasicBlock, ColourAE, Encoder, channel_dropout, check_frames,
+from contrastcorr.encoder import (OFFICIAL_IGNORED, BasicBlock, ColourAE, Encoder, channel_dropout,
                                   fake_official_checkpoint, lab_targets, load_official, n_params, official_layout,
                                   pca_rgb, random_lab_crops, train_colour_ae)
 
@@ -84,7 +85,7 @@ def test_bad_inputs_value(x, match):
 
 def test_bad_inputs_type():
     with pytest.raises(TypeError, match='float tensor'): Encoder(width=4, depth=2)(torch.zeros(1, 3, 8, 8, dtype=torch.uint8))
-    with pytest.raises(TypeError, match='torch.Tensor'): check_frames([[1.0]], 3)
+    with pytest.raises(TypeError, match='torch.Tensor'): check_frames([[1.0]], 'x', lab=True)
 
 
 @pytest.mark.parametrize('kw,match', [(dict(width=0), '`width`'), (dict(width=2.0), '`width`'), (dict(in_ch=True), '`in_ch`'),

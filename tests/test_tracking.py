@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from hypothesis import given, settings, strategies as st
 
-from contrastcorr.data import lab_to_unit, rgb_to_lab, synthetic_pair_with_shift
+from contrastcorr.data import synthetic_pair_with_shift, unit_lab
 from contrastcorr.tracking import (boxes_to_xyxy, cell_grid, cells_to_normalized, clamp_boxes, context_features,
                                    coords_to_box, crop, normalized_to_cells, random_fourier_features,
                                    random_patch_boxes, soft_argmax, track_patch, xyxy_to_boxes)
@@ -84,7 +84,7 @@ def test_image_translation_many_seeds():
     for seed in range(6):
         for shift in [(13, -7), (-20, 11), (5, 3), (-9, -14)]:
             f0, f1 = synthetic_pair_with_shift((128, 128), shift, seed=seed)
-            F0, F1 = [context_features(lab_to_unit(rgb_to_lab(f[None].float() / 255))) for f in (f0, f1)]
+            F0, F1 = [context_features(unit_lab(f[None])) for f in (f0, f1)]
             box, _ = track_patch(F0[..., 4:10, 5:11], F1, tau=0.002)
             truth = torch.tensor([8 + shift[0] / 8, 7 + shift[1] / 8])
             errs.append((box[0, :2] - truth).abs().max().item())

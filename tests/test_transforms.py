@@ -3,7 +3,7 @@ import pytest
 import torch
 from hypothesis import given, settings, strategies as st
 
-from contrastcorr.transforms import _InterVideo, inter_transform, inter_transform_dense, intra_transform
+from contrastcorr.transforms import InterVideoStream, inter_transform, inter_transform_dense, intra_transform
 
 settings.register_profile('ci', max_examples=20, deadline=None)
 settings.load_profile('ci')
@@ -68,7 +68,7 @@ def test_gradcheck_custom_function():
             torch.rand(4, 2, 5, generator=g, dtype=torch.float64, requires_grad=True),
             torch.randn(4, 4, generator=g, dtype=torch.float64, requires_grad=True),
             torch.rand(4, 2, 4, generator=g, dtype=torch.float64, requires_grad=True)]
-    assert torch.autograd.gradcheck(lambda *a: _InterVideo.apply(*a, 0.6)[:2], args)
+    assert torch.autograd.gradcheck(lambda *a: InterVideoStream.apply(*a, 0.6)[:2], args)
 
 
 @pytest.mark.parametrize('tau', [1e-3, 1e-4])
