@@ -16,6 +16,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 import traitlets as T
 from PIL import Image
+
+import contrastcorr
 from .affinity import affinity, affinity_logits, patch_features
 from .checks import check_frames, check_tau
 from .data import (DavisDataset, lab_to_rgb, overlay_mask, read_frames, read_mask, rgb_to_lab,
@@ -27,9 +29,10 @@ from .tracking import context_features, crop, random_patch_boxes, soft_argmax, t
 from .transforms import inter_transform
 
 # %% auto #0
-__all__ = ['RANDOM_ENCODER', 'png_data_url', 'heat_rgba', 'frame_features', 'PixelAffinity', 'pixel_affinity', 'peak_accuracy',
-           'plot_heat', 'davis_pair', 'InvalidTrait', 'AffinityExplorer', 'shifted_batch', 'PatchTracks',
-           'patch_tracks', 'TrackingViewer', 'frame_jaccard', 'davis_sample_predictions', 'PropagationPlayer']
+__all__ = ['RANDOM_ENCODER', 'WEB_ASSETS', 'WIDGET_CSS', 'png_data_url', 'heat_rgba', 'frame_features', 'PixelAffinity',
+           'pixel_affinity', 'peak_accuracy', 'plot_heat', 'widget_esm', 'davis_pair', 'InvalidTrait',
+           'AffinityExplorer', 'shifted_batch', 'PatchTracks', 'patch_tracks', 'TrackingViewer', 'frame_jaccard',
+           'davis_sample_predictions', 'PropagationPlayer']
 
 # %% ../nbs/10_widgets.ipynb #4c75fab3
 def png_data_url(img) -> str:
@@ -137,180 +140,12 @@ def plot_heat(ax, frame, heat, title='', marks=None, stride=8):
     ax.set(title=title, xlim=(0, W), ylim=(H, 0), xlabel='x (px)', ylabel='y (px)')
 
 # %% ../nbs/10_widgets.ipynb #20a573fb
-_JS_HELPERS = r"""
-const SVGNS = 'http://www.w3.org/2000/svg';
-function h(tag, attrs, ...kids) {
-  const e = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs || {})) e.setAttribute(k, v);
-  e.append(...kids);
-  return e;
-}
-function sv(tag, attrs) {
-  const e = document.createElementNS(SVGNS, tag);
-  for (const [k, v] of Object.entries(attrs || {})) e.setAttribute(k, v);
-  return e;
-}
-function setSrc(img, src) { if (src && img.getAttribute('src') !== src) img.setAttribute('src', src); }
-function num(x, d = 3) { return Number(x).toPrecision(d); }
-function slider(cls, min, max, step) { return h('input', { type: 'range', class: cls, min, max, step }); }
-function on(model, names, f) { for (const n of names) model.on('change:' + n, f); return () => { for (const n of names) model.off('change:' + n, f); }; }
-"""
+WEB_ASSETS = Path(contrastcorr.__file__).parent/'web'   # the browser side, shipped in the package
+WIDGET_CSS = WEB_ASSETS/'widgets.css'                    # anywidget reads (and in dev mode watches) a Path itself
 
-_CSS = r"""
-.cc-widget { font: 13px/1.45 var(--jp-ui-font-family, system-ui, sans-serif); color: var(--jp-ui-font-color1, #222); max-width: 1100px; }
-.cc-title { font-weight: 600; margin: 2px 0 6px; }
-.cc-row { display: flex; gap: 12px; flex-wrap: wrap; align-items: flex-start; }
-.cc-pane { flex: 1 1 280px; max-width: 540px; }
-.cc-cap { font-size: 12px; margin-bottom: 2px; color: var(--jp-ui-font-color2, #555); }
-.cc-frame { position: relative; line-height: 0; user-select: none; }
-.cc-explorer .cc-frame { cursor: crosshair; }
-.cc-img { width: 100%; height: auto; display: block; image-rendering: auto; }
-.cc-frame.cc-key .cc-img { filter: brightness(0.6); }
-.cc-heat { position: absolute; left: 0; top: 0; width: 100%; height: 100%; image-rendering: pixelated; pointer-events: none; }
-.cc-marks { position: absolute; left: 0; top: 0; width: 100%; height: 100%; pointer-events: none; overflow: visible; }
-.cc-marks * { vector-effect: non-scaling-stroke; fill: none; }
-.cc-cell { stroke: #00e5ff; stroke-width: 2; }
-.cc-dot { fill: #00e5ff !important; stroke: none; }
-.cc-peak { stroke: #fff; stroke-width: 1.5; stroke-dasharray: 3 2; }
-.cc-sa { stroke: #00e5ff; stroke-width: 2.5; }
-.cc-box-ref { stroke: #4caf50; stroke-width: 2.5; }
-.cc-box-track { stroke: #ff9800; stroke-width: 2.5; }
-.cc-box-true { stroke: #fff; stroke-width: 1.5; stroke-dasharray: 4 3; }
-.cc-pt { fill: #ff9800 !important; stroke: none; opacity: 0.8; }
-.cc-controls { display: flex; flex-wrap: wrap; gap: 6px 18px; align-items: center; margin: 8px 0 4px; }
-.cc-controls label { display: inline-flex; gap: 6px; align-items: center; }
-.cc-val { min-width: 3.5em; display: inline-block; font-variant-numeric: tabular-nums; }
-.cc-readout { font-variant-numeric: tabular-nums; }
-.cc-swatch { display: inline-block; width: 26px; height: 14px; border: 1px solid #888; vertical-align: middle; margin: 0 4px; }
-.cc-error { color: #c62828; white-space: pre-wrap; }
-.cc-bars { display: flex; gap: 4px; align-items: flex-end; height: 70px; margin: 4px 0; }
-.cc-bar { width: 22px; background: #9e9e9e; position: relative; }
-.cc-bar.own { background: #4caf50; }
-.cc-bar span { position: absolute; bottom: -16px; left: 0; width: 100%; text-align: center; font-size: 10px; }
-.cc-patches img { width: 96px; height: 96px; image-rendering: pixelated; margin-right: 6px; border: 1px solid #888; }
-.cc-spark { width: 100%; height: 70px; }
-.cc-spark polyline { fill: none; stroke: #1976d2; stroke-width: 1.5; vector-effect: non-scaling-stroke; }
-.cc-spark line { stroke: #c62828; stroke-width: 1.5; vector-effect: non-scaling-stroke; }
-"""
-
-# %% ../nbs/10_widgets.ipynb #79eb69b2
-_EXPLORER_JS = r"""
-function render({ model, el }) {
-  const root = h('div', { class: 'cc-widget cc-explorer' });
-  const title = h('div', { class: 'cc-title' });
-  const row = h('div', { class: 'cc-row' });
-  const panes = {};
-  for (const side of ['ref', 'tgt']) {
-    const img = h('img', { class: 'cc-img', draggable: 'false', alt: side === 'ref' ? 'reference frame' : 'target frame' });
-    const heat = h('img', { class: 'cc-heat', draggable: 'false', alt: '' });
-    const marks = sv('svg', { class: 'cc-marks', preserveAspectRatio: 'none' });
-    const frame = h('div', { class: 'cc-frame', 'data-side': side }, img, heat, marks);
-    const cap = h('div', { class: 'cc-cap' });
-    row.append(h('div', { class: 'cc-pane' }, cap, frame));
-    panes[side] = { img, heat, marks, frame, cap };
-    let timer = null, lastCell = '';
-    const send = (ev, hover) => {
-      const [H, W] = model.get('size'), st = model.get('stride');
-      const r = frame.getBoundingClientRect();
-      const x = Math.min(W - 1, Math.max(0, Math.floor((ev.clientX - r.left) / r.width * W)));
-      const y = Math.min(H - 1, Math.max(0, Math.floor((ev.clientY - r.top) / r.height * H)));
-      const cell = side + Math.floor(y / st) + ',' + Math.floor(x / st);
-      if (hover && cell === lastCell) return;      // hovering inside one cell changes nothing: send nothing
-      lastCell = cell;
-      model.set('direction', side === 'ref' ? 'r2t' : 't2r');
-      model.set('click', [y, x]);
-      model.save_changes();
-    };
-    frame.addEventListener('click', (ev) => send(ev, false));
-    frame.addEventListener('mousemove', (ev) => {
-      if (!model.get('hover')) return;
-      clearTimeout(timer);
-      const e = { clientX: ev.clientX, clientY: ev.clientY };
-      timer = setTimeout(() => send(e, true), 40);   // debounce: only where the mouse rests
-    });
-  }
-  const tauIn = slider('cc-tau', '-3', '0.5', '0.05'), tauVal = h('span', { class: 'cc-val' });
-  tauIn.addEventListener('input', () => { tauVal.textContent = num(10 ** Number(tauIn.value)); });
-  tauIn.addEventListener('change', () => { model.set('tau', Number(num(10 ** Number(tauIn.value)))); model.save_changes(); });
-  const kIn = slider('cc-k', '0', '1', '1'), kVal = h('span', { class: 'cc-val' });
-  const kList = () => {
-    const [gh, gw] = model.get('grid'), N = gh * gw, out = [];
-    for (const b of [1, 2, 3, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000]) if (b < N) out.push(b);
-    out.push(0);
-    return out;
-  };
-  const kName = (k) => (k === 0 ? 'all' : String(k));
-  kIn.addEventListener('input', () => { kVal.textContent = kName(kList()[Number(kIn.value)]); });
-  kIn.addEventListener('change', () => { model.set('k', kList()[Number(kIn.value)]); model.save_changes(); });
-  const swap = h('button', { class: 'cc-swap', type: 'button' });
-  swap.addEventListener('click', () => { model.set('direction', model.get('direction') === 'r2t' ? 't2r' : 'r2t'); model.save_changes(); });
-  const featSel = h('select', { class: 'cc-features' });
-  featSel.addEventListener('change', () => { model.set('features', featSel.value); model.save_changes(); });
-  const ckptIn = h('input', { type: 'text', class: 'cc-ckpt', placeholder: 'checkpoint path (.pt)', size: '28' });
-  const ckptBtn = h('button', { type: 'button' }, 'load');
-  ckptBtn.addEventListener('click', () => { model.set('checkpoint', ckptIn.value); model.set('features', 'checkpoint'); model.save_changes(); });
-  const hoverIn = h('input', { type: 'checkbox', class: 'cc-hover' });
-  hoverIn.addEventListener('change', () => { model.set('hover', hoverIn.checked); model.save_changes(); });
-  const controls = h('div', { class: 'cc-controls' },
-    h('label', {}, 'τ', tauIn, tauVal), h('label', {}, 'top-k', kIn, kVal), swap,
-    h('label', {}, 'features', featSel), h('label', {}, ckptIn, ckptBtn), h('label', {}, hoverIn, 'follow the mouse'));
-  const readout = h('div', { class: 'cc-readout' }), error = h('div', { class: 'cc-error' });
-  root.append(title, row, controls, readout, error);
-  el.appendChild(root);
-
-  function update() {
-    const [H, W] = model.get('size'), st = model.get('stride'), dir = model.get('direction');
-    const q = dir === 'r2t' ? 'ref' : 'tgt', k = dir === 'r2t' ? 'tgt' : 'ref';
-    const qName = q === 'ref' ? 'reference' : 'target', kName2 = k === 'ref' ? 'reference' : 'target';
-    title.textContent = model.get('title');
-    setSrc(panes.ref.img, model.get('ref_src')); setSrc(panes.tgt.img, model.get('tgt_src'));
-    setSrc(panes[k].heat, model.get('heat_src'));
-    panes[k].heat.style.display = model.get('heat_src') ? 'block' : 'none';
-    panes[q].heat.style.display = 'none';
-    panes[k].frame.classList.add('cc-key'); panes[q].frame.classList.remove('cc-key');
-    panes.ref.cap.textContent = q === 'ref' ? 'reference r (clicked)' : 'reference r: where the target pixel copies from, A_{r→t}(·, j)';
-    panes.tgt.cap.textContent = q === 'tgt' ? 'target t (clicked)' : 'target t: where the reference pixel went, A_{t→r}(·, i)';
-    const [cy, cx] = model.get('click'), [py, px] = model.get('peak'), [sy, sx] = model.get('soft_argmax');
-    for (const p of Object.values(panes)) { p.marks.setAttribute('viewBox', `0 0 ${W} ${H}`); p.marks.replaceChildren(); }
-    panes[q].marks.append(
-      sv('rect', { class: 'cc-cell', x: Math.floor(cx / st) * st, y: Math.floor(cy / st) * st, width: st, height: st }),
-      sv('circle', { class: 'cc-dot', cx: cx + 0.5, cy: cy + 0.5, r: Math.max(1.5, st / 5) }));
-    panes[k].marks.append(
-      sv('rect', { class: 'cc-peak', x: px - st / 2, y: py - st / 2, width: st, height: st }),
-      sv('circle', { class: 'cc-sa', cx: sx, cy: sy, r: Math.max(4, st * 0.7) }));
-    const tau = model.get('tau'), kk = model.get('k'), ks = kList();
-    tauIn.value = Math.log10(tau); tauVal.textContent = num(tau);
-    kIn.max = String(ks.length - 1);
-    let best = ks.length - 1;
-    if (kk !== 0) { best = 0; ks.forEach((v, i) => { if (v !== 0 && Math.abs(v - kk) < Math.abs(ks[best] - kk)) best = i; }); }
-    kIn.value = String(best); kVal.textContent = kName(kk);
-    swap.textContent = dir === 'r2t' ? '⇄ direction: reference → target' : '⇄ direction: target → reference';
-    const opts = model.get('feature_options');
-    if (featSel.options.length !== opts.length || [...featSel.options].some((o, i) => o.value !== opts[i]))
-      featSel.replaceChildren(...opts.map((o) => h('option', { value: o }, o)));
-    featSel.value = model.get('features');
-    if (document.activeElement !== ckptIn) ckptIn.value = model.get('checkpoint');
-    hoverIn.checked = model.get('hover');
-    const c = model.get('colour'), t = model.get('true_colour'), s = model.get('stats');
-    const sw = (rgb) => h('span', { class: 'cc-swatch', style: `background: rgb(${rgb.join(',')})` });
-    readout.replaceChildren(
-      h('div', {}, `clicked (y, x) = (${cy}, ${cx}) px in the ${qName}; in the ${kName2}: soft-argmax (${num(sy, 4)}, ${num(sx, 4)}) px, ` +
-        `peak cell centre (${py}, ${px}) px; peak weight ${num(s.peak_weight ?? 0)}, effective cells ${num(s.eff_n ?? 0)}`),
-      h('div', {}, 'colour of the clicked cell', sw(t), `reconstructed from the ${kName2}`, sw(c),
-        model.get('busy') ? ' · computing features…' : ''));
-    error.textContent = model.get('error');
-    const d = root.dataset;
-    d.title = model.get('title'); d.direction = dir; d.click = `${cy},${cx}`; d.peak = `${py},${px}`;
-    d.softArgmax = `${sy},${sx}`; d.tau = String(tau); d.k = String(kk); d.features = model.get('features');
-    d.resultFor = model.get('result_for'); d.ready = model.get('heat_src') ? '1' : '0'; d.error = model.get('error');
-  }
-  const off = on(model, ['ref_src', 'tgt_src', 'heat_src', 'click', 'direction', 'peak', 'soft_argmax', 'colour', 'true_colour',
-    'stats', 'tau', 'k', 'features', 'feature_options', 'checkpoint', 'hover', 'busy', 'error', 'title', 'size', 'result_for'], update);
-  update();
-  return off;
-}
-export default { render };
-"""
+def widget_esm(name: str) -> str:
+    "One widget's ES module: the shared DOM helpers (helpers.js), then the widget's own file `name` from `WEB_ASSETS`."
+    return '\n'.join((WEB_ASSETS/f).read_text(encoding='utf-8') for f in ('helpers.js', name))
 
 # %% ../nbs/10_widgets.ipynb #8bf00548
 def davis_pair(seq='blackswan', t=(0, 8), size=(240, 427)):
@@ -322,13 +157,11 @@ def davis_pair(seq='blackswan', t=(0, 8), size=(240, 427)):
 class InvalidTrait(T.TraitError, ValueError):
     "A bad value for a widget trait: a `ValueError` that traitlets rolls back."
 
-# %% ../nbs/10_widgets.ipynb #4e560076
-_FEATURE_KINDS = ('lab', 'context', 'random', 'checkpoint', 'custom')
-
-class AffinityExplorer(anywidget.AnyWidget):
-    "Two frames side by side: click a pixel of one, see its affinity heat-map over the other, its soft-argmax and its reconstructed colour."
-    _esm = _JS_HELPERS + _EXPLORER_JS
-    _css = _CSS
+# %% ../nbs/10_widgets.ipynb #e85113f8
+class _ExplorerTraits(anywidget.AnyWidget):
+    "The affinity explorer's state shared with explorer.js: every synced trait, with its default."
+    _esm = widget_esm('explorer.js')
+    _css = WIDGET_CSS
     title = T.Unicode('').tag(sync=True)
     ref_src = T.Unicode('').tag(sync=True)
     tgt_src = T.Unicode('').tag(sync=True)
@@ -354,51 +187,50 @@ class AffinityExplorer(anywidget.AnyWidget):
     error = T.Unicode('').tag(sync=True)
     _ready = _loading = False                              # observers wait until __init__ has set everything
 
-    def __init__(self, ref=None, tgt=None, features='lab', tau=0.01, k=0, click=None, direction='r2t',
-                 title='', hover=False, **kwargs):
-        super().__init__(**kwargs)
-        self._cache, self._custom = {}, None
-        if (ref is None) != (tgt is None): raise ValueError("`ref` and `tgt` must both be given (or neither, for the shipped DAVIS pair)")
-        if ref is None: ref, tgt = davis_pair()
-        check_frames(ref, 'ref', ndim=3, min_side=8); check_frames(tgt, 'tgt', ndim=3, min_side=8)
-        if ref.shape != tgt.shape: raise ValueError(f"`tgt` must have the shape of `ref` {tuple(ref.shape)}, got {tuple(tgt.shape)}")
-        H, W = (s // 8 * 8 for s in ref.shape[-2:])
-        self.frames = torch.stack([ref[:, :H, :W], tgt[:, :H, :W]]).cpu()   # (2, 3, H, W) uint8
-        self.ref_src, self.tgt_src = png_data_url(self.frames[0]), png_data_url(self.frames[1])
-        self.size, self.title, self.hover = [H, W], title, hover
-        self._set_source(features)                                           # raises on a bad `features`
-        self.tau, self.direction, self.k = tau, direction, k
-        self.click = list(click) if click is not None else [H // 2, W // 2]
-        self._ready = True
-        self._refresh()
+    @property
+    def query_index(self):
+        "Index (0 reference, 1 target) of the clicked frame."
+        return 0 if self.direction == 'r2t' else 1
 
-    # --- features -----------------------------------------------------------------------------------------
-    def _set_source(self, features):
-        "Compute (or fetch from the cache) the features for `features`, then point the traits at them."
-        kind, ckpt = features, self.checkpoint
-        if callable(features):                                               # an nn.Module or a function
-            kind, self._custom = 'custom', features
-        elif isinstance(features, Path) or (isinstance(features, str) and features not in _FEATURE_KINDS):
-            kind, ckpt = 'checkpoint', str(features)
-        elif not isinstance(features, str):
-            raise TypeError(f"`features` must be 'lab', 'context', 'random', a checkpoint path, an nn.Module or a callable, got {type(features).__name__}")
-        if kind == 'checkpoint' and not Path(ckpt).is_file():
-            raise FileNotFoundError(f"`features`: checkpoint file not found: {ckpt!r} (give 'lab', 'context', 'random', a checkpoint path, an nn.Module or a callable)")
-        if kind == 'custom' and self._custom is None: raise ValueError("`features` 'custom' needs an nn.Module or callable passed as `features`")
+# %% ../nbs/10_widgets.ipynb #02d2a4d7
+_FEATURE_KINDS = ('lab', 'context', 'random', 'checkpoint', 'custom')
+_FEATURES_DOC = "'lab', 'context', 'random', a checkpoint path, an nn.Module or a callable"
+
+def _feature_source(features, checkpoint: str, custom):
+    "(kind, checkpoint path, custom callable) that a `features` argument names; raises on a bad value."
+    kind, ckpt = features, checkpoint
+    if callable(features): kind, custom = 'custom', features                  # an nn.Module or a function
+    elif isinstance(features, Path) or (isinstance(features, str) and features not in _FEATURE_KINDS):
+        kind, ckpt = 'checkpoint', str(features)
+    elif not isinstance(features, str):
+        raise TypeError(f"`features` must be {_FEATURES_DOC}, got {type(features).__name__}")
+    if kind == 'checkpoint' and not Path(ckpt).is_file():
+        raise FileNotFoundError(f"`features`: checkpoint file not found: {ckpt!r} (give {_FEATURES_DOC})")
+    if kind == 'custom' and custom is None:
+        raise ValueError("`features` 'custom' needs an nn.Module or callable passed as `features`")
+    return kind, ckpt, custom
+
+# %% ../nbs/10_widgets.ipynb #6a7a63eb
+class _ExplorerFeatures(_ExplorerTraits):
+    "Features of both frames for each kind (computed once, cached), and switching between kinds."
+    def _features_for(self, kind, ckpt):
+        "Cache key, features (2, C, h, w) and Lab block means (2, 3, h, w) of the two frames for one kind."
         key = (kind, ckpt if kind == 'checkpoint' else '')
         if key not in self._cache:
             self.busy = True
-            try:
-                src = {'checkpoint': ckpt, 'custom': self._custom}.get(kind, kind)
-                feats = frame_features(self.frames, src)                    # (2, C, h, w)
+            try: feats = frame_features(self.frames, {'checkpoint': ckpt, 'custom': self._custom}.get(kind, kind))
             finally: self.busy = False
-            h, w = feats.shape[-2:]
+            h, w = feats.shape[-2:]                                              # feats (2, C, h, w)
             if self.size[0] % h or self.size[1] % w or self.size[0] // h != self.size[1] // w:
                 raise ValueError(f"`features` map {self.size} px frames to a {h}×{w} grid: not a whole stride")
-            lab = F.avg_pool2d(rgb_to_lab(self.frames.float() / 255), self.size[0] // h)   # (2, 3, h, w) Lab block means
+            lab = F.avg_pool2d(rgb_to_lab(self.frames.float() / 255), self.size[0] // h)   # (2, 3, h, w) block means
             self._cache[key] = (feats, lab)
-        self._feats, self._lab = self._cache[key]
-        self._source_key = key
+        return key, self._cache[key]
+
+    def _set_source(self, features):
+        "Compute (or fetch from the cache) the features for `features`, then point the traits at them."
+        kind, ckpt, self._custom = _feature_source(features, self.checkpoint, self._custom)
+        self._source_key, (self._feats, self._lab) = self._features_for(kind, ckpt)
         h, w = self._feats.shape[-2:]
         self.stride, self.grid = self.size[0] // h, [h, w]
         opts = ['lab', 'context', 'random', 'checkpoint'] + (['custom'] if self._custom is not None else [])
@@ -408,9 +240,100 @@ class AffinityExplorer(anywidget.AnyWidget):
         finally: self._loading = False
 
     def set_features(self, features):
-        "Switch features ('lab', 'context', 'random', a checkpoint path, an nn.Module or a callable); raises on a bad value."
+        "Switch features ('lab', 'context', 'random', a checkpoint path, an nn.Module or a callable); raises if bad."
         self._set_source(features)
         self.error = ''
+        self._refresh()
+
+# %% ../nbs/10_widgets.ipynb #452b09b1
+class _ExplorerAnswer(_ExplorerFeatures):
+    "The answer to the current query: one `pixel_affinity` call, published to the traits or drawn with matplotlib."
+    @T.observe('click', 'direction', 'tau', 'k')
+    def _on_query(self, change):
+        if self._ready: self._refresh()
+
+    def _refresh(self):
+        "Recompute the clicked cell's column of the affinity and publish it."
+        q = self.query_index
+        cell = (self.click[0] // self.stride, self.click[1] // self.stride)
+        r = self.result = pixel_affinity(self._feats[q], self._feats[1 - q], cell, self.tau, self.k,
+                                         self._lab[q], self._lab[1 - q], self.stride)
+        with self.hold_sync():
+            self.heat_src = png_data_url(heat_rgba(r.heat))
+            self.peak, self.soft_argmax = [float(v) for v in r.peak], [round(float(v), 2) for v in r.soft_argmax]
+            self.colour, self.true_colour = r.colour.tolist(), r.true_colour.tolist()
+            self.stats = dict(peak_weight=float(r.heat.max()), eff_n=r.eff_n)
+            self.result_for = f"{self.direction} {self.click[0]},{self.click[1]}"
+
+    def render_static(self, figsize=(10, 2.9)):
+        "The current state as a matplotlib figure: clicked frame, heat-map over the other frame, colours."
+        q, r, names = self.query_index, self.result, ('reference r', 'target t')
+        fig, axs = plt.subplots(1, 3, figsize=figsize, gridspec_kw=dict(width_ratios=[1, 1, 0.28]),
+                                constrained_layout=True)
+        plot_heat(axs[q], self.frames[q], torch.zeros(self.grid), f"{names[q]}: clicked (y, x) = {tuple(self.click)}",
+                  dict(click=[c + 0.5 for c in self.click]), self.stride)
+        plot_heat(axs[1 - q], self.frames[1 - q], r.heat,
+                  f"{names[1 - q]}: τ = {self.tau:g}, k = {self.k or 'all'}, {r.eff_n:.1f} effective cells",
+                  dict(soft_argmax=r.soft_argmax, peak=r.peak), self.stride)
+        axs[2].imshow(torch.stack([r.true_colour, r.colour])[:, None].numpy(), aspect='auto')
+        axs[2].set(title='colour', xticks=[], yticks=[0, 1],
+                   yticklabels=[f"clicked\n{tuple(r.true_colour.tolist())}", f"rebuilt\n{tuple(r.colour.tolist())}"])
+        fig.suptitle(f"{self.title or 'Affinity explorer'} ({self.features} features): "
+                     f"ring = soft-argmax {tuple(round(v) for v in r.soft_argmax)}, dashed square = peak cell")
+        return fig
+
+# %% ../nbs/10_widgets.ipynb #3b2bb54c
+class _ExplorerChecks(_ExplorerAnswer):
+    "Trait validation: a bad value set from Python raises `InvalidTrait` naming the trait."
+    @T.validate('tau')
+    def _v_tau(self, p): return check_tau(p['value'], InvalidTrait)
+
+    @T.validate('k')
+    def _v_k(self, p):
+        N = self.grid[0] * self.grid[1]
+        if not 0 <= p['value'] <= N: raise InvalidTrait(f"`k` must be in [0, {N}] (0 = all cells), got {p['value']}")
+        return p['value']
+
+    @T.validate('direction')
+    def _v_direction(self, p):
+        if p['value'] not in ('r2t', 't2r'):
+            raise InvalidTrait(f"`direction` must be 'r2t' or 't2r', got {p['value']!r}")
+        return p['value']
+
+    @T.validate('click')
+    def _v_click(self, p):
+        v, (H, W) = p['value'], self.size
+        if len(v) != 2 or not (0 <= v[0] < H and 0 <= v[1] < W):
+            raise InvalidTrait(f"`click` must be [y, x] inside the {H}×{W} frame, got {v}")
+        return v
+
+    @T.validate('features')
+    def _v_features(self, p):
+        if p['value'] not in _FEATURE_KINDS:
+            raise InvalidTrait(f"`features` must be one of {_FEATURE_KINDS}, got {p['value']!r}")
+        return p['value']
+
+# %% ../nbs/10_widgets.ipynb #e80e266a
+class AffinityExplorer(_ExplorerChecks):
+    "Two frames: click a pixel of one, see its affinity heat-map over the other, its soft-argmax and rebuilt colour."
+    def __init__(self, ref=None, tgt=None, features='lab', tau=0.01, k=0, click=None, direction='r2t',
+                 title='', hover=False, **kwargs):
+        super().__init__(**kwargs)
+        self._cache, self._custom = {}, None
+        if (ref is None) != (tgt is None):
+            raise ValueError("`ref` and `tgt` must both be given (or neither, for the shipped DAVIS pair)")
+        if ref is None: ref, tgt = davis_pair()
+        check_frames(ref, 'ref', ndim=3, min_side=8); check_frames(tgt, 'tgt', ndim=3, min_side=8)
+        if ref.shape != tgt.shape:
+            raise ValueError(f"`tgt` must have the shape of `ref` {tuple(ref.shape)}, got {tuple(tgt.shape)}")
+        H, W = (s // 8 * 8 for s in ref.shape[-2:])
+        self.frames = torch.stack([ref[:, :H, :W], tgt[:, :H, :W]]).cpu()   # (2, 3, H, W) uint8
+        self.ref_src, self.tgt_src = png_data_url(self.frames[0]), png_data_url(self.frames[1])
+        self.size, self.title, self.hover = [H, W], title, hover
+        self._set_source(features)                                           # raises on a bad `features`
+        self.tau, self.direction, self.k = tau, direction, k
+        self.click = list(click) if click is not None else [H // 2, W // 2]
+        self._ready = True
         self._refresh()
 
     @T.observe('features', 'checkpoint')
@@ -428,73 +351,6 @@ class AffinityExplorer(anywidget.AnyWidget):
             finally: self._loading = False
             return
         self._refresh()
-
-    # --- validation -----------------------------------------------------------------------------------------
-    @T.validate('tau')
-    def _v_tau(self, p): return check_tau(p['value'], InvalidTrait)
-
-    @T.validate('k')
-    def _v_k(self, p):
-        N = self.grid[0] * self.grid[1]
-        if not 0 <= p['value'] <= N: raise InvalidTrait(f"`k` must be in [0, {N}] (0 = all cells), got {p['value']}")
-        return p['value']
-
-    @T.validate('direction')
-    def _v_direction(self, p):
-        if p['value'] not in ('r2t', 't2r'): raise InvalidTrait(f"`direction` must be 'r2t' or 't2r', got {p['value']!r}")
-        return p['value']
-
-    @T.validate('click')
-    def _v_click(self, p):
-        v, (H, W) = p['value'], self.size
-        if len(v) != 2 or not (0 <= v[0] < H and 0 <= v[1] < W):
-            raise InvalidTrait(f"`click` must be [y, x] inside the {H}×{W} frame, got {v}")
-        return v
-
-    @T.validate('features')
-    def _v_features(self, p):
-        if p['value'] not in _FEATURE_KINDS: raise InvalidTrait(f"`features` must be one of {_FEATURE_KINDS}, got {p['value']!r}")
-        return p['value']
-
-    # --- the answer -------------------------------------------------------------------------------------------
-    @T.observe('click', 'direction', 'tau', 'k')
-    def _on_query(self, change):
-        if self._ready: self._refresh()
-
-    @property
-    def query_index(self):
-        "Index (0 reference, 1 target) of the clicked frame."
-        return 0 if self.direction == 'r2t' else 1
-
-    def _refresh(self):
-        "Recompute the clicked cell's column of the affinity and publish it."
-        q = self.query_index
-        cell = (self.click[0] // self.stride, self.click[1] // self.stride)
-        r = self.result = pixel_affinity(self._feats[q], self._feats[1 - q], cell, self.tau, self.k,
-                                         self._lab[q], self._lab[1 - q], self.stride)
-        with self.hold_sync():
-            self.heat_src = png_data_url(heat_rgba(r.heat))
-            self.peak, self.soft_argmax = [float(v) for v in r.peak], [round(float(v), 2) for v in r.soft_argmax]
-            self.colour, self.true_colour = r.colour.tolist(), r.true_colour.tolist()
-            self.stats = dict(peak_weight=float(r.heat.max()), eff_n=r.eff_n)
-            self.result_for = f"{self.direction} {self.click[0]},{self.click[1]}"
-
-    def render_static(self, figsize=(10, 2.9)):
-        "The current state as a matplotlib figure: clicked frame, heat-map over the other frame, colours."
-        q, r = self.query_index, self.result
-        names = ('reference r', 'target t')
-        fig, axs = plt.subplots(1, 3, figsize=figsize, gridspec_kw=dict(width_ratios=[1, 1, 0.28]), constrained_layout=True)
-        plot_heat(axs[q], self.frames[q], torch.zeros(self.grid), f"{names[q]}: clicked (y, x) = {tuple(self.click)}",
-                  dict(click=[c + 0.5 for c in self.click]), self.stride)
-        plot_heat(axs[1 - q], self.frames[1 - q], r.heat,
-                  f"{names[1 - q]}: τ = {self.tau:g}, k = {self.k or 'all'}, {r.eff_n:.1f} effective cells",
-                  dict(soft_argmax=r.soft_argmax, peak=r.peak), self.stride)
-        axs[2].imshow(torch.stack([r.true_colour, r.colour])[:, None].numpy(), aspect='auto')
-        axs[2].set(title='colour', xticks=[], yticks=[0, 1],
-                   yticklabels=[f"clicked\n{tuple(r.true_colour.tolist())}", f"rebuilt\n{tuple(r.colour.tolist())}"])
-        fig.suptitle(f"{self.title or 'Affinity explorer'} ({self.features} features): "
-                     f"ring = soft-argmax {tuple(round(v) for v in r.soft_argmax)}, dashed square = peak cell")
-        return fig
 
 # %% ../nbs/10_widgets.ipynb #4fad47aa
 def shifted_batch(n=4, size=(96, 128), max_shift=12, seed=0):
@@ -522,73 +378,11 @@ def patch_tracks(F_r, F_t, ref_boxes, tau=0.005, scale=True) -> PatchTracks:
     mass = inter_transform(P_r.flatten(2), P_t.flatten(2), L_r, tau).video_mass.mean(-1)   # (B_t, B_r)
     return PatchTracks(ref_boxes, tr.box, tr.coords, mass)
 
-# %% ../nbs/10_widgets.ipynb #4e7a7528
-_TRACKING_JS = r"""
-function render({ model, el }) {
-  const root = h('div', { class: 'cc-widget cc-tracking' });
-  const title = h('div', { class: 'cc-title' });
-  const panes = {};
-  const row = h('div', { class: 'cc-row' });
-  for (const side of ['ref', 'tgt']) {
-    const img = h('img', { class: 'cc-img', alt: side === 'ref' ? 'reference frame' : 'target frame' });
-    const marks = sv('svg', { class: 'cc-marks', preserveAspectRatio: 'none' });
-    const cap = h('div', { class: 'cc-cap' });
-    row.append(h('div', { class: 'cc-pane' }, cap, h('div', { class: 'cc-frame' }, img, marks)));
-    panes[side] = { img, marks, cap };
-  }
-  const pr = h('img', { alt: 'reference patch' }), pt = h('img', { alt: 'tracked patch' });
-  const bars = h('div', { class: 'cc-bars' });
-  const side = h('div', { class: 'cc-pane' }, h('div', { class: 'cc-cap' }, 'reference patch · tracked patch'),
-    h('div', { class: 'cc-patches' }, pr, pt), h('div', { class: 'cc-cap', style: 'margin-top: 8px' }, 'mass of the tracked patch on each video\'s reference patch'), bars);
-  row.append(side);
-  const idx = slider('cc-index', '0', '0', '1'), idxVal = h('span', { class: 'cc-val' });
-  const prev = h('button', { type: 'button' }, '◀'), next = h('button', { type: 'button' }, '▶');
-  const go = (i) => { const n = model.get('n'); model.set('index', ((i % n) + n) % n); model.save_changes(); };
-  prev.addEventListener('click', () => go(model.get('index') - 1));
-  next.addEventListener('click', () => go(model.get('index') + 1));
-  idx.addEventListener('input', () => go(Number(idx.value)));
-  const tauIn = slider('cc-tau', '-3', '0.5', '0.05'), tauVal = h('span', { class: 'cc-val' });
-  tauIn.addEventListener('input', () => { tauVal.textContent = num(10 ** Number(tauIn.value)); });
-  tauIn.addEventListener('change', () => { model.set('tau', Number(num(10 ** Number(tauIn.value)))); model.save_changes(); });
-  const readout = h('div', { class: 'cc-readout' });
-  root.append(title, row, h('div', { class: 'cc-controls' }, h('label', {}, 'video', prev, idx, next, idxVal), h('label', {}, 'τ', tauIn, tauVal)), readout);
-  el.appendChild(root);
-  const rect = (cls, b) => sv('rect', { class: cls, x: b[0], y: b[1], width: b[2] - b[0], height: b[3] - b[1] });
-  function update() {
-    const [H, W] = model.get('size'), i = model.get('index'), n = model.get('n');
-    title.textContent = model.get('title');
-    setSrc(panes.ref.img, model.get('ref_src')); setSrc(panes.tgt.img, model.get('tgt_src'));
-    setSrc(pr, model.get('ref_patch_src')); setSrc(pt, model.get('tgt_patch_src'));
-    panes.ref.cap.textContent = `video ${i}: reference frame, patch (green)`;
-    panes.tgt.cap.textContent = 'target frame: tracked box (orange), points, truth (dashed)';
-    for (const p of Object.values(panes)) { p.marks.setAttribute('viewBox', `0 0 ${W} ${H}`); p.marks.replaceChildren(); }
-    panes.ref.marks.append(rect('cc-box-ref', model.get('ref_box')));
-    for (const [x, y] of model.get('points')) panes.tgt.marks.append(sv('circle', { class: 'cc-pt', cx: x, cy: y, r: 1.5 }));
-    if (model.get('true_box').length) panes.tgt.marks.append(rect('cc-box-true', model.get('true_box')));
-    panes.tgt.marks.append(rect('cc-box-track', model.get('track_box')));
-    idx.max = String(n - 1); idx.value = String(i); idxVal.textContent = `${i + 1} / ${n}`;
-    tauIn.value = Math.log10(model.get('tau')); tauVal.textContent = num(model.get('tau'));
-    const m = model.get('mass');
-    bars.replaceChildren(...m.map((v, j) => h('div', { class: 'cc-bar' + (j === i ? ' own' : ''), style: `height: ${Math.max(1, 70 * v)}px`, title: `video ${j}: ${num(v)}` }, h('span', {}, String(j)))));
-    const own = m[i] ?? 0, [cx, cy] = model.get('centre'), [sw, sh] = model.get('scale');
-    readout.textContent = `tracked centre (x, y) = (${num(cx, 4)}, ${num(cy, 4)}) px, scale ${num(sw)} × ${num(sh)} of the reference patch; ` +
-      `intra-video mass ${num(own)}, inter-video mass ${num(1 - own)}`;
-    const d = root.dataset;
-    d.title = model.get('title'); d.index = String(i); d.trackBox = model.get('track_box').join(','); d.intra = String(own);
-  }
-  const off = on(model, ['index', 'n', 'tau', 'ref_src', 'tgt_src', 'ref_patch_src', 'tgt_patch_src', 'ref_box', 'track_box',
-    'true_box', 'points', 'mass', 'centre', 'scale', 'title', 'size'], update);
-  update();
-  return off;
-}
-export default { render };
-"""
-
-# %% ../nbs/10_widgets.ipynb #002a8100
-class TrackingViewer(anywidget.AnyWidget):
-    "Step through a batch of frame pairs: reference patch, tracked box (centre, scale) and intra- vs inter-video affinity mass."
-    _esm = _JS_HELPERS + _TRACKING_JS
-    _css = _CSS
+# %% ../nbs/10_widgets.ipynb #ff7ba65d
+class _TrackingTraits(anywidget.AnyWidget):
+    "The tracking viewer's state shared with tracking.js: every synced trait, with its default."
+    _esm = widget_esm('tracking.js')
+    _css = WIDGET_CSS
     title = T.Unicode('').tag(sync=True)
     n = T.Int(1).tag(sync=True)
     index = T.Int(0).tag(sync=True)
@@ -607,44 +401,9 @@ class TrackingViewer(anywidget.AnyWidget):
     mass = T.List(T.Float(), []).tag(sync=True)                # mass of target patch `index` on each video's reference
     _ready = False
 
-    def __init__(self, frames_r=None, frames_t=None, boxes=None, true_boxes=None, patch_size=4, features='context',
-                 tau=0.005, scale=True, margin=2, title='', seed=0, **kwargs):
-        super().__init__(**kwargs)
-        if (frames_r is None) != (frames_t is None): raise ValueError("`frames_r` and `frames_t` must both be given (or neither, for a synthetic batch)")
-        shifts = None
-        if frames_r is None: frames_r, frames_t, shifts = shifted_batch(4, size=(128, 160), seed=seed)   # known shifts: known true boxes
-        check_frames(frames_r, 'frames_r', min_side=8); check_frames(frames_t, 'frames_t', min_side=8)
-        if frames_r.shape != frames_t.shape: raise ValueError(f"`frames_t` must have the shape of `frames_r` {tuple(frames_r.shape)}, got {tuple(frames_t.shape)}")
-        H, W = (s // 8 * 8 for s in frames_r.shape[-2:])
-        self.frames_r, self.frames_t = frames_r[..., :H, :W].cpu(), frames_t[..., :H, :W].cpu()
-        B, h, w = len(frames_r), H // 8, W // 8
-        if boxes is None:   # random patches at least `margin` cells from the border, so the tracked patch stays inside
-            if not (isinstance(patch_size, int) and 1 <= patch_size <= min(h, w) - 2 * margin):
-                raise ValueError(f"`patch_size` must be an int in [1, {min(h, w) - 2 * margin}] cells (frame minus margins), got {patch_size!r}")
-            boxes = random_patch_boxes(B, (h - 2 * margin, w - 2 * margin), patch_size, torch.Generator().manual_seed(seed))   # (B, 4)
-            boxes[:, :2] += margin
-            if shifts is not None and true_boxes is None:
-                true_boxes = torch.cat([boxes[:, :2] + shifts / 8, boxes[:, 2:]], 1)
-        boxes = torch.as_tensor(boxes, dtype=torch.float32)
-        if boxes.shape != (B, 4) or (boxes[:, 2:] != boxes[0, 2:]).any():
-            raise ValueError(f"`boxes` must be ({B}, 4) (cx, cy, w, h) in cells, all of one size, got {tuple(boxes.shape)}")
-        if true_boxes is not None and torch.as_tensor(true_boxes).shape != (B, 4):
-            raise ValueError(f"`true_boxes` must be ({B}, 4) (cx, cy, w, h) in cells, got {tuple(torch.as_tensor(true_boxes).shape)}")
-        self.boxes, self.true_boxes, self.use_scale = boxes, true_boxes, scale
-        self.F_r, self.F_t = frame_features(self.frames_r, features), frame_features(self.frames_t, features)
-        self._srcs = {}
-        self.n, self.size, self.title, self.tau = B, [H, W], title, tau
-        self._ready = True
-        self._recompute()
-
-    @T.validate('tau')
-    def _v_tau(self, p): return check_tau(p['value'], InvalidTrait)
-
-    @T.validate('index')
-    def _v_index(self, p):
-        if not 0 <= p['value'] < self.n: raise InvalidTrait(f"`index` must be in [0, {self.n - 1}], got {p['value']}")
-        return p['value']
-
+# %% ../nbs/10_widgets.ipynb #eb38e136
+class _TrackingDisplay(_TrackingTraits):
+    "Track the batch at the current τ and publish the current video."
     @T.observe('tau')
     def _on_tau(self, change):
         if self._ready: self._recompute()
@@ -681,6 +440,9 @@ class TrackingViewer(anywidget.AnyWidget):
             self.scale = (tr.boxes[i, 2:] / tr.ref_boxes[i, 2:]).tolist()
             self.mass = tr.mass[i].tolist()
 
+# %% ../nbs/10_widgets.ipynb #4b4fd8d0
+class _TrackingFigure(_TrackingDisplay):
+    "The viewer's state as one matplotlib figure."
     def render_static(self, figsize=None):
         "Every video of the batch: reference patch and tracked box, then the intra- vs inter-video mass per video."
         B, s, tr = self.n, 8, self.tracks
@@ -708,6 +470,64 @@ class TrackingViewer(anywidget.AnyWidget):
         fig.suptitle(f"{self.title or 'Tracking viewer'}: τ = {self.tau:g}; green = reference patch, orange = tracked, dashed = truth")
         return fig
 
+# %% ../nbs/10_widgets.ipynb #1d6c8cb3
+def _viewer_boxes(B, h, w, patch_size, margin, seed):
+    "Random reference boxes (B, 4) (cx, cy, w, h) in cells on an h×w grid, at least `margin` cells from the border."
+    if not (isinstance(patch_size, int) and 1 <= patch_size <= min(h, w) - 2 * margin):
+        raise ValueError(f"`patch_size` must be an int in [1, {min(h, w) - 2 * margin}] cells (frame minus margins), "
+                         f"got {patch_size!r}")
+    g = torch.Generator().manual_seed(seed)
+    boxes = random_patch_boxes(B, (h - 2 * margin, w - 2 * margin), patch_size, g)   # (B, 4)
+    boxes[:, :2] += margin
+    return boxes
+
+def _check_viewer_boxes(boxes, true_boxes, B):
+    "Reference boxes as float32 (B, 4), all of one size, and the true boxes (B, 4) or None; raises if not."
+    boxes = torch.as_tensor(boxes, dtype=torch.float32)
+    if boxes.shape != (B, 4) or (boxes[:, 2:] != boxes[0, 2:]).any():
+        raise ValueError(f"`boxes` must be ({B}, 4) (cx, cy, w, h) in cells, all of one size, got {tuple(boxes.shape)}")
+    if true_boxes is not None and torch.as_tensor(true_boxes).shape != (B, 4):
+        raise ValueError(f"`true_boxes` must be ({B}, 4) (cx, cy, w, h) in cells, "
+                         f"got {tuple(torch.as_tensor(true_boxes).shape)}")
+    return boxes, true_boxes
+
+# %% ../nbs/10_widgets.ipynb #01779d49
+class TrackingViewer(_TrackingFigure):
+    "Step through frame pairs: reference patch, tracked box (centre, scale), intra- vs inter-video affinity mass."
+    def __init__(self, frames_r=None, frames_t=None, boxes=None, true_boxes=None, patch_size=4, features='context',
+                 tau=0.005, scale=True, margin=2, title='', seed=0, **kwargs):
+        super().__init__(**kwargs)
+        if (frames_r is None) != (frames_t is None):
+            raise ValueError("`frames_r` and `frames_t` must both be given (or neither, for a synthetic batch)")
+        shifts = None
+        if frames_r is None:   # known shifts: known true boxes
+            frames_r, frames_t, shifts = shifted_batch(4, size=(128, 160), seed=seed)
+        check_frames(frames_r, 'frames_r', min_side=8); check_frames(frames_t, 'frames_t', min_side=8)
+        if frames_r.shape != frames_t.shape:
+            raise ValueError(f"`frames_t` must have the shape of `frames_r` {tuple(frames_r.shape)}, "
+                             f"got {tuple(frames_t.shape)}")
+        H, W = (s // 8 * 8 for s in frames_r.shape[-2:])
+        self.frames_r, self.frames_t = frames_r[..., :H, :W].cpu(), frames_t[..., :H, :W].cpu()
+        B = len(frames_r)
+        if boxes is None:
+            boxes = _viewer_boxes(B, H // 8, W // 8, patch_size, margin, seed)
+            if shifts is not None and true_boxes is None: true_boxes = torch.cat([boxes[:, :2] + shifts / 8, boxes[:, 2:]], 1)
+        self.boxes, self.true_boxes = _check_viewer_boxes(boxes, true_boxes, B)
+        self.use_scale = scale
+        self.F_r, self.F_t = frame_features(self.frames_r, features), frame_features(self.frames_t, features)
+        self._srcs = {}
+        self.n, self.size, self.title, self.tau = B, [H, W], title, tau
+        self._ready = True
+        self._recompute()
+
+    @T.validate('tau')
+    def _v_tau(self, p): return check_tau(p['value'], InvalidTrait)
+
+    @T.validate('index')
+    def _v_index(self, p):
+        if not 0 <= p['value'] < self.n: raise InvalidTrait(f"`index` must be in [0, {self.n - 1}], got {p['value']}")
+        return p['value']
+
 # %% ../nbs/10_widgets.ipynb #aaa96fff
 def frame_jaccard(pred, gt) -> torch.Tensor:
     "J per frame (T,): mean over the ground truth's object ids of IoU(pred == k, gt == k), void (255) excluded; 1 if no objects."
@@ -728,54 +548,7 @@ def davis_sample_predictions(seq='blackswan'):
     pred = torch.stack([read_mask(pred_dir/f'{n}.png') for n in davis.frame_names(seq)])   # (T, H, W)
     return frames, pred, gt
 
-# %% ../nbs/10_widgets.ipynb #23ba9f9e
-_PLAYER_JS = r"""
-function render({ model, el }) {
-  const root = h('div', { class: 'cc-widget cc-player' });
-  const title = h('div', { class: 'cc-title' });
-  const pred = h('img', { class: 'cc-img', alt: 'prediction' }), gt = h('img', { class: 'cc-img', alt: 'ground truth' });
-  const gtPane = h('div', { class: 'cc-pane' }, h('div', { class: 'cc-cap' }, 'ground truth'), gt);
-  const row = h('div', { class: 'cc-row' }, h('div', { class: 'cc-pane' }, h('div', { class: 'cc-cap' }, 'prediction'), pred), gtPane);
-  const spark = sv('svg', { class: 'cc-spark', preserveAspectRatio: 'none', viewBox: '0 0 100 100' });
-  const fr = slider('cc-frame-slider', '0', '0', '1'), frVal = h('span', { class: 'cc-val' });
-  const play = h('button', { type: 'button', class: 'cc-play' }, '▶ play');
-  let timer = null;
-  const step = (i) => { model.set('frame', i); model.save_changes(); };
-  fr.addEventListener('input', () => step(Number(fr.value)));
-  play.addEventListener('click', () => {
-    if (timer) { clearInterval(timer); timer = null; play.textContent = '▶ play'; return; }
-    play.textContent = '⏸ pause';
-    timer = setInterval(() => step((model.get('frame') + 1) % model.get('n_frames')), 1000 / model.get('fps'));
-  });
-  const readout = h('div', { class: 'cc-readout' });
-  root.append(title, row, h('div', { class: 'cc-controls' }, play, h('label', {}, 'frame', fr, frVal)), spark, readout);
-  el.appendChild(root);
-  function update() {
-    const i = model.get('frame'), n = model.get('n_frames'), j = model.get('j');
-    title.textContent = model.get('title');
-    setSrc(pred, model.get('pred_src')); setSrc(gt, model.get('gt_src'));
-    gtPane.style.display = model.get('gt_src') ? '' : 'none';
-    fr.max = String(n - 1); fr.value = String(i); frVal.textContent = `${i} / ${n - 1}`;
-    spark.replaceChildren();
-    if (j.length) {
-      const x = (t) => (n > 1 ? (100 * t) / (n - 1) : 50), lo = Math.max(0, Math.min(...j) - 0.05);
-      const y = (v) => 97 - (94 * (v - lo)) / Math.max(1e-6, 1 - lo);   // the curve fills the box: J from lo to 1
-      spark.append(sv('polyline', { points: j.map((v, t) => `${x(t)},${y(v)}`).join(' ') }), sv('line', { x1: x(i), x2: x(i), y1: 0, y2: 100 }));
-    }
-    readout.textContent = j.length ? `frame ${i}: J = ${num(j[i])} · mean J over frames ${num(model.get('j_mean'))} ` +
-                                     `(curve: J per frame from ${num(Math.max(0, Math.min(...j) - 0.05), 2)} to 1, red line = this frame)`
-                                   : `frame ${i} (no ground truth: J not available)`;
-    const d = root.dataset;
-    d.title = model.get('title'); d.frame = String(i); d.j = j.length ? String(j[i]) : '';
-  }
-  const off = on(model, ['frame', 'n_frames', 'pred_src', 'gt_src', 'j', 'j_mean', 'title'], update);
-  update();
-  return () => { off(); if (timer) clearInterval(timer); };
-}
-export default { render };
-"""
-
-# %% ../nbs/10_widgets.ipynb #05e2e6e0
+# %% ../nbs/10_widgets.ipynb #c33b18b7
 def _display_resize(frames, masks, short):
     "Downscale uint8 frames (T, 3, H, W) (antialiased) and id masks (T, H, W) (nearest) so the short side is `short`."
     H, W = frames.shape[-2:]
@@ -785,10 +558,17 @@ def _display_resize(frames, masks, short):
     masks = [None if m is None else F.interpolate(m[:, None].float(), size=size, mode='nearest')[:, 0].to(torch.uint8) for m in masks]
     return frames, masks
 
-class PropagationPlayer(anywidget.AnyWidget):
-    "A frame slider over a propagated video: predicted mask over each frame, the ground truth beside it, J per frame."
-    _esm = _JS_HELPERS + _PLAYER_JS
-    _css = _CSS
+def _check_id_masks(m, name, shape):
+    "Raise unless `m` is an integer id tensor of `shape` (T, H, W)."
+    if not isinstance(m, torch.Tensor) or m.shape != shape or m.is_floating_point():
+        raise ValueError(f"`{name}` must be an integer id tensor (T, H, W) = {tuple(shape)} like `frames`, "
+                         f"got {tuple(m.shape) if isinstance(m, torch.Tensor) else type(m).__name__}")
+
+# %% ../nbs/10_widgets.ipynb #598cf49e
+class _PlayerTraits(anywidget.AnyWidget):
+    "The propagation player's state shared with player.js: every synced trait, with its default."
+    _esm = widget_esm('player.js')
+    _css = WIDGET_CSS
     title = T.Unicode('').tag(sync=True)
     n_frames = T.Int(1).tag(sync=True)
     frame = T.Int(0).tag(sync=True)
@@ -799,30 +579,13 @@ class PropagationPlayer(anywidget.AnyWidget):
     j_mean = T.Float(None, allow_none=True).tag(sync=True)   # None without ground truth (JSON has no NaN)
     _ready = False
 
-    def __init__(self, frames=None, masks=None, gt=None, alpha=0.5, display_size=240, title='', fps=5., **kwargs):
-        super().__init__(**kwargs)
-        if frames is None and masks is None:
-            frames, masks, gt = davis_sample_predictions()
-            title = title or 'DAVIS blackswan: released ContrastCorr predictions'
-        check_frames(frames, 'frames', min_side=8)
-        Tn, _, H, W = frames.shape
-        for m, name in ((masks, 'masks'), (gt, 'gt')):
-            if m is None and name == 'gt': continue
-            if not isinstance(m, torch.Tensor) or m.shape != (Tn, H, W) or m.is_floating_point():
-                raise ValueError(f"`{name}` must be an integer id tensor (T, H, W) = ({Tn}, {H}, {W}) like `frames`, "
-                                 f"got {tuple(m.shape) if isinstance(m, torch.Tensor) else type(m).__name__}")
-        self.masks, self.gt = masks.cpu(), None if gt is None else gt.cpu()
-        self.J = None if gt is None else frame_jaccard(self.masks, self.gt)   # (T,) at full resolution
-        self.frames_disp, (self.masks_disp, self.gt_disp) = _display_resize(frames.cpu(), [self.masks, self.gt], display_size)
-        self.alpha, self._srcs = alpha, {}
-        self.n_frames, self.title, self.fps = Tn, title, fps
-        if self.J is not None: self.j, self.j_mean = [round(float(v), 4) for v in self.J], float(self.J.mean())
-        self._ready = True
-        self._show()
-
+# %% ../nbs/10_widgets.ipynb #b7810ccb
+class _PlayerDisplay(_PlayerTraits):
+    "The current frame's overlays, published when the slider moves."
     @T.validate('frame')
     def _v_frame(self, p):
-        if not 0 <= p['value'] < self.n_frames: raise InvalidTrait(f"`frame` must be in [0, {self.n_frames - 1}], got {p['value']}")
+        if not 0 <= p['value'] < self.n_frames:
+            raise InvalidTrait(f"`frame` must be in [0, {self.n_frames - 1}], got {p['value']}")
         return p['value']
 
     @T.observe('frame')
@@ -841,6 +604,28 @@ class PropagationPlayer(anywidget.AnyWidget):
         with self.hold_sync():
             self.pred_src = self._overlay('pred', self.frame)
             self.gt_src = '' if self.gt_disp is None else self._overlay('gt', self.frame)
+
+# %% ../nbs/10_widgets.ipynb #9fc520d2
+class PropagationPlayer(_PlayerDisplay):
+    "A frame slider over a propagated video: predicted mask over each frame, the ground truth beside it, J per frame."
+    def __init__(self, frames=None, masks=None, gt=None, alpha=0.5, display_size=240, title='', fps=5., **kwargs):
+        super().__init__(**kwargs)
+        if frames is None and masks is None:
+            frames, masks, gt = davis_sample_predictions()
+            title = title or 'DAVIS blackswan: released ContrastCorr predictions'
+        check_frames(frames, 'frames', min_side=8)
+        Tn, _, H, W = frames.shape
+        _check_id_masks(masks, 'masks', (Tn, H, W))
+        if gt is not None: _check_id_masks(gt, 'gt', (Tn, H, W))
+        self.masks, self.gt = masks.cpu(), None if gt is None else gt.cpu()
+        self.J = None if gt is None else frame_jaccard(self.masks, self.gt)   # (T,) at full resolution
+        self.frames_disp, (self.masks_disp, self.gt_disp) = _display_resize(frames.cpu(), [self.masks, self.gt],
+                                                                            display_size)
+        self.alpha, self._srcs = alpha, {}
+        self.n_frames, self.title, self.fps = Tn, title, fps
+        if self.J is not None: self.j, self.j_mean = [round(float(v), 4) for v in self.J], float(self.J.mean())
+        self._ready = True
+        self._show()
 
     def render_static(self, frames=None, figsize=None):
         "A few frames with the predicted mask (J in the title) and the J-per-frame curve."

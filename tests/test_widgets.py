@@ -16,8 +16,9 @@ from contrastcorr.affinity import affinity
 from contrastcorr.data import synthetic_pair_with_shift, synthetic_video
 from contrastcorr.encoder import Encoder, fake_official_checkpoint
 from contrastcorr.metrics import jaccard
-from contrastcorr.widgets import (AffinityExplorer, InvalidTrait, PropagationPlayer, TrackingViewer, frame_features, frame_jaccard, heat_rgba, patch_tracks, peak_accuracy, pixel_affinity,
-                                  png_data_url, shifted_batch)
+from contrastcorr.widgets import (WEB_ASSETS, WIDGET_CSS, AffinityExplorer, InvalidTrait, PropagationPlayer,
+                                  TrackingViewer, frame_features, frame_jaccard, heat_rgba, patch_tracks, peak_accuracy,
+                                  pixel_affinity, png_data_url, shifted_batch, widget_esm)
 
 settings.register_profile('ci', max_examples=25, deadline=None)
 settings.load_profile('ci')
@@ -340,7 +341,7 @@ def test_static_renderings_have_titles_and_labels():
 
 @pytest.mark.parametrize('cls', [AffinityExplorer, TrackingViewer, PropagationPlayer])
 def test_javascript_uses_only_synced_traits(cls, tmp_path):
-    esm = cls._esm
+    esm = str(cls._esm)
     assert 'export default' in esm and 'function render' in esm
     names = set(re.findall(r"model\.(?:get|set)\('(\w+)'", esm))
     listened = set(re.findall(r"'(\w+)'", esm.split("on(model, [")[1].split("]")[0]))
@@ -352,3 +353,21 @@ def test_javascript_uses_only_synced_traits(cls, tmp_path):
         (tmp_path/'w.mjs').write_text(esm)
         out = subprocess.run([node, '--check', str(tmp_path/'w.mjs')], capture_output=True, text=True)
         assert out.returncode == 0, out.stderr
+
+
+def test_web_assets_are_package_files():
+    "The browser side lives in contrastcorr/web/: every file is used, parses (Node.js, when present), lines <= 120."
+    files = {p.name for p in WEB_ASSETS.iterdir()}
+    assert files == {'helpers.js', 'explorer.js', 'tracking.js', 'player.js', 'widgets.css'}, files
+    used = {AffinityExplorer: 'explorer.js', TrackingViewer: 'tracking.js', PropagationPlayer: 'player.js'}
+    for cls, name in used.items():
+        assert str(cls._esm) == widget_esm(name) and str(cls._css) == WIDGET_CSS.read_text(encoding='utf-8')
+    for name in files:
+        long = [i + 1 for i, line in enumerate((WEB_ASSETS/name).read_text(encoding='utf-8').splitlines()) if len(line) > 120]
+        assert not long, f"{name}: lines over 120 characters: {long}"
+    node = shutil.which('node')
+    if node:
+        for name in sorted(files - {'widgets.css'}):
+            out = subprocess.run([node, '--input-type=module', '--check'], input=(WEB_ASSETS/name).read_text(encoding='utf-8'),
+                                 capture_output=True, text=True)
+            assert out.returncode == 0, f"{name}: {out.stderr}"
