@@ -4,7 +4,11 @@
 
 # %% ../nbs/01_affinity.ipynb #e7b83794
 from __future__ import annotations
-import json, subprocess, sys
+
+import json
+import subprocess
+import sys
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -44,7 +48,8 @@ def affinity_logits(F_r, F_t, tau=1.0):
     "S = F_rᵀF_t / τ: (B, C, N_r), (B, C, N_t) -> (B, N_r, N_t)."
     check_tensor(F_r, 'F_r', 3, '(B, C, N_r)'); check_tensor(F_t, 'F_t', 3, '(B, C, N_t)'); check_tau(tau)
     if F_r.shape[:2] != F_t.shape[:2]:
-        raise ValueError(f"`F_r` {tuple(F_r.shape)} and `F_t` {tuple(F_t.shape)} must share batch and channels (B, C, ·)")
+        raise ValueError(f"`F_r` {tuple(F_r.shape)} and `F_t` {tuple(F_t.shape)} must share batch and channels (B, C, "
+                         "·)")
     return torch.einsum('bcn,bcm->bnm', F_r, F_t) / tau   # (B, N_r, N_t)
 
 def affinity(F_r, F_t, tau=1.0):
@@ -56,7 +61,8 @@ def reconstruct(L_r, A_rt):
     "L̂_t = L_r A_{r→t}: copy labels (B, D, N_r) through an affinity (B, N_r, N_t) -> (B, D, N_t)."
     check_tensor(L_r, 'L_r', 3, '(B, D, N_r)'); check_tensor(A_rt, 'A_rt', 3, '(B, N_r, N_t)')
     if L_r.shape[0] != A_rt.shape[0] or L_r.shape[2] != A_rt.shape[1]:
-        raise ValueError(f"`L_r` {tuple(L_r.shape)} must be (B, D, N_r) matching `A_rt` {tuple(A_rt.shape)} = (B, N_r, N_t)")
+        raise ValueError(f"`L_r` {tuple(L_r.shape)} must be (B, D, N_r) matching `A_rt` {tuple(A_rt.shape)} = (B, N_r, "
+                         "N_t)")
     return torch.einsum('bdn,bnm->bdm', L_r, A_rt)   # (B, D, N_t)
 
 # %% ../nbs/01_affinity.ipynb #d92f692d
@@ -68,12 +74,15 @@ def window_mask(h, w, radius, device=None):
 
 # %% ../nbs/01_affinity.ipynb #499f1fde
 def _check_refs(F_t, F_r, L_r):
-    check_tensor(F_t, 'F_t', 4, '(B, C, h, w)'); check_tensor(F_r, 'F_r', 5, '(B, C, T, h, w)'); check_tensor(L_r, 'L_r', 5, '(B, D, T, h, w)')
+    check_tensor(F_t, 'F_t', 4, '(B, C, h, w)')
+    check_tensor(F_r, 'F_r', 5, '(B, C, T, h, w)'); check_tensor(L_r, 'L_r', 5, '(B, D, T, h, w)')
     B, C, h, w = F_t.shape
     if F_r.shape[:2] != (B, C) or F_r.shape[3:] != (h, w):
-        raise ValueError(f"`F_r` must be (B, C, T, h, w) = ({B}, {C}, T, {h}, {w}) to match `F_t`, got {tuple(F_r.shape)}")
+        raise ValueError(f"`F_r` must be (B, C, T, h, w) = ({B}, {C}, T, {h}, {w}) to match `F_t`, got "
+                         f"{tuple(F_r.shape)}")
     if L_r.shape[0] != B or L_r.shape[2:] != F_r.shape[2:]:
-        raise ValueError(f"`L_r` must be (B, D, T, h, w) with B, T, h, w of `F_r` {tuple(F_r.shape)}, got {tuple(L_r.shape)}")
+        raise ValueError(f"`L_r` must be (B, D, T, h, w) with B, T, h, w of `F_r` {tuple(F_r.shape)}, got "
+                         f"{tuple(L_r.shape)}")
 
 # %% ../nbs/01_affinity.ipynb #83d52d46
 def _mutual(S, N):
@@ -89,7 +98,8 @@ def mutual_match(S):
     check_tensor(S, 'S', 3, '(B, N_r, N_t)')
     return _mutual(S, S.shape[1])
 
-def propagate_labels_dense(F_t, F_r, L_r, tau=1.0, topk=None, radius=None, window=None, mutual=False, softmax_over='topk'):
+def propagate_labels_dense(F_t, F_r, L_r, tau=1.0, topk=None, radius=None, window=None, mutual=False,
+                           softmax_over='topk'):
     "Reference (dense) label propagation; same arguments and result as `propagate_labels`, but builds the full matrix."
     _check_refs(F_t, F_r, L_r); check_tau(tau)
     B, C, T, h, w = F_r.shape
@@ -111,7 +121,8 @@ def propagate_labels_dense(F_t, F_r, L_r, tau=1.0, topk=None, radius=None, windo
 
 # %% ../nbs/01_affinity.ipynb #c3d4e5f6
 def _take(x, idx):
-    "Rows of x (B, n, E) at indices idx (B, ...) -> (B, ..., E): one row lookup, far faster than `gather` with an expanded index."
+    """Rows of x (B, n, E) at indices idx (B, ...) -> (B, ..., E): one row lookup, far faster than `gather` with an
+    expanded index."""
     B, n, E = x.shape
     flat = (idx + n * torch.arange(B, device=idx.device).view(-1, *[1] * (idx.ndim - 1))).flatten()
     return F.embedding(flat, x.reshape(B * n, E)).view(*idx.shape, E)
@@ -137,39 +148,48 @@ def _tile_size(B, Tg, Tw, N, R, max_elems, largest=12):
     return 1
 
 def _propagate_windowed(F_t, F_r, L_r, tau, topk, radius, win, softmax_over, max_elems, dtype=None):
-    "`propagate_labels` with a window, by a×a target tiles: a windowed frame only contributes its (a+2R)² cells around the tile."
+    """`propagate_labels` with a window, by a×a target tiles: a windowed frame only contributes its (a+2R)² cells around
+    the tile."""
     B, C, T, h, w = F_r.shape
     D, R, N, dev, ex = L_r.shape[1], int(radius), h * w, F_t.device, F_t.dtype
-    g_idx = [i for i in range(T) if not win[i]]                               # frames matched everywhere (CRW: the first)
+    # frames matched everywhere (CRW: the first)
+    g_idx = [i for i in range(T) if not win[i]]
     w_idx = [i for i in range(T) if win[i]]                                   # frames matched within the window
     Tg, Tw = len(g_idx), len(w_idx)
     low = topk is not None and softmax_over == 'topk' and dtype not in (None, ex)   # choose in `dtype`, weigh exactly
     mm = dtype if low else ex                                                 # dtype of the big matrix products
     a = _tile_size(B, Tg, Tw, N, R, max_elems)
-    K1, m = a + 2 * R, a * a                                                  # side of a tile's reference region; cells per tile
+    # side of a tile's reference region; cells per tile
+    K1, m = a + 2 * R, a * a
     hp, wp = -(-h // a) * a, -(-w // a) * a                                   # target grid padded to whole tiles
     Ft = F.pad(F_t / tau, (0, wp - w, 0, hp - h)).permute(0, 2, 3, 1).contiguous()   # (B, hp, wp, C), 1/τ folded in
     Fr = F_r.permute(0, 2, 3, 4, 1).contiguous().view(B, T * N, C)           # (B, T·N, C): free if F_r is channels-last
     Lr = L_r.permute(0, 2, 3, 4, 1).contiguous().view(B, T * N, D)           # (B, T·N, D)
-    Fw = Fr.new_zeros(B, Tw, hp + 2 * R, wp + 2 * R, C, dtype=mm)            # windowed frames, channels last, zero border:
-    for i, t in enumerate(w_idx): Fw[:, i, R:R + h, R:R + w] = Fr.view(B, T, h, w, C)[:, t]   # a region row is K1·C numbers
-    bound = Fr.norm(dim=-1).amax(1) if low else None                          # (B,) ‖f_r‖ <= bound for every reference cell
+    # windowed frames, channels last, zero border:
+    Fw = Fr.new_zeros(B, Tw, hp + 2 * R, wp + 2 * R, C, dtype=mm)
+    for i, t in enumerate(w_idx):
+        Fw[:, i, R:R + h, R:R + w] = Fr.view(B, T, h, w, C)[:, t]   # a region row is K1·C numbers
+    # (B,) ‖f_r‖ <= bound for every reference cell
+    bound = Fr.norm(dim=-1).amax(1) if low else None
     frame = torch.tensor(w_idx, device=dev)                                   # windowed frame -> its index in F_r
     inside = F.pad(torch.ones(h, w, dtype=torch.bool, device=dev), (R, R + wp - w, R, R + hp - h))   # (hp+2R, wp+2R)
     if Tg:
         g_rows = (torch.tensor(g_idx, device=dev)[:, None] * N + torch.arange(N, device=dev)).flatten()   # (Tg·N,)
         Fg = Fr[:, g_rows].to(mm)                                             # (B, Tg·N, C)
-        G = next((g for g in (10, 8, 6, 5, 4, 3, 2) if Tg * N % g == 0 and Tg * N // g > 2 * (topk or 0)), 1)   # groups for top-k
+        # groups for top-k
+        G = next((g for g in (10, 8, 6, 5, 4, 3, 2) if Tg * N % g == 0 and Tg * N // g > 2 * (topk or 0)), 1)
     # tile cell (i, j) sits at (i+R, j+R) of its reference region; region cell (p, q) is allowed within radius
     ar, ak = torch.arange(a, device=dev), torch.arange(K1, device=dev)
     ti, tj = [v.reshape(-1, 1) for v in torch.meshgrid(ar, ar, indexing='ij')]   # (m, 1)
     rp, rq = [v.flatten() for v in torch.meshgrid(ak, ak, indexing='ij')]         # (K1²,)
     near = ((ti + R - rp) ** 2 + (tj + R - rq) ** 2 <= radius ** 2).T             # (K1², m)
-    kk = None if topk is None else (2 * topk if low else topk)               # in low precision: 2k candidates, then exact
+    # in low precision: 2k candidates, then exact
+    kk = None if topk is None else (2 * topk if low else topk)
     def buffers():   # one tile's windowed logits (reference, target) and its reference region
         return Fr.new_empty(B, Tw, K1 * K1, m, dtype=mm), Fr.new_empty(B, Tw, K1, K1, C, dtype=mm)
     S_w, reg = buffers()
-    fresh = torch.is_grad_enabled() and any(x.requires_grad for x in (F_t, F_r, L_r))   # autograd: no reuse across tiles
+    # autograd: no reuse across tiles
+    fresh = torch.is_grad_enabled() and any(x.requires_grad for x in (F_t, F_r, L_r))
     out = F_t.new_zeros(B, D, hp, wp)
     for y in range(0, hp, a):
         for x in range(0, wp, a):
@@ -222,8 +242,10 @@ def propagate_labels(F_t, F_r, L_r, tau=1.0, topk=None, radius=None, window=None
     N, D = h * w, L_r.shape[1]
     if topk is not None and not 0 < topk <= T * N:
         raise ValueError(f"`topk` must be in [1, T·h·w = {T * N}], got {topk}")
-    if softmax_over not in ('topk', 'all'): raise ValueError(f"`softmax_over` must be 'topk' or 'all', got {softmax_over!r}")
-    if window is not None and len(window) != T: raise ValueError(f"`window` must have one bool per reference frame (T={T}), got {len(window)}")
+    if softmax_over not in ('topk', 'all'):
+        raise ValueError(f"`softmax_over` must be 'topk' or 'all', got {softmax_over!r}")
+    if window is not None and len(window) != T:
+        raise ValueError(f"`window` must have one bool per reference frame (T={T}), got {len(window)}")
     if radius is not None and radius < 0: raise ValueError(f"`radius` must be >= 0 feature cells, got {radius}")
     if dtype is not None and not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
         raise TypeError(f"`dtype` must be None or a floating torch.dtype such as torch.bfloat16, got {dtype!r}")
@@ -233,7 +255,8 @@ def propagate_labels(F_t, F_r, L_r, tau=1.0, topk=None, radius=None, window=None
     # Target-major layout: each block of logits is (B, m, T·N), so softmax and top-k run over the contiguous last dim.
     Fr, Ft, Lr = F_r.flatten(2), F_t.flatten(2).transpose(1, 2), L_r.flatten(2)   # (B,C,T·N), (B,N,C), (B,D,T·N)
     low = topk is not None and softmax_over == 'topk' and not mutual and dtype not in (None, F_t.dtype)
-    if low:   # products in `dtype` minus an upper bound per target (see `_propagate_windowed`), rows for exact rescoring
+    # products in `dtype` minus an upper bound per target (see `_propagate_windowed`), rows for exact rescoring
+    if low:
         Fr_mm, Ft_mm, Fr_rows = Fr.to(dtype), Ft.to(dtype), Fr.transpose(1, 2).contiguous()   # Fr_rows (B, T·N, C)
         top = (Ft.norm(dim=-1) * Fr.norm(dim=1).amax(1, keepdim=True)).to(dtype)[..., None]   # (B, N, 1)
     chunk = max(1, min(N, max_elems // max(1, B * T * N)))   # target positions per block
@@ -243,10 +266,12 @@ def propagate_labels(F_t, F_r, L_r, tau=1.0, topk=None, radius=None, window=None
         pos = torch.stack(torch.meshgrid(torch.arange(h, device=F_t.device), torch.arange(w, device=F_t.device),
                                          indexing='ij'), -1).view(N, 2).float()   # (N, 2)
         win = torch.ones(T, dtype=torch.bool) if window is None else torch.as_tensor(window, dtype=torch.bool)
-    inplace = not (torch.is_grad_enabled() and any(x.requires_grad for x in (F_t, F_r, L_r)))   # fewer 100 MB temporaries
+    # fewer 100 MB temporaries
+    inplace = not (torch.is_grad_enabled() and any(x.requires_grad for x in (F_t, F_r, L_r)))
     out = []
     for s in range(0, N, chunk):
-        S = torch.baddbmm(-top[:, s:s + chunk], Ft_mm[:, s:s + chunk], Fr_mm) if low else Ft[:, s:s + chunk] @ Fr  # (B, m, T·N)
+        # (B, m, T·N)
+        S = torch.baddbmm(-top[:, s:s + chunk], Ft_mm[:, s:s + chunk], Fr_mm) if low else Ft[:, s:s + chunk] @ Fr
         m = S.shape[1]
         if mutual:
             colmax = S.view(B, m, T, N).amax(3, keepdim=True)                   # (B, m, T, 1)
@@ -309,7 +334,8 @@ def measure_propagation(method='topk', T=21, h=60, w=107, C=64, D=2, topk=10, ra
 
 # %% ../nbs/01_affinity.ipynb #8ae43c32
 def patch_features(x, size=8):
-    "Raw-pixel features: each non-overlapping size×size patch of (B, C, H, W), flattened and L2-normalised -> (B, C·size², H//size, W//size)."
+    """Raw-pixel features: each non-overlapping size×size patch of (B, C, H, W), flattened and L2-normalised -> (B,
+    C·size², H//size, W//size)."""
     check_tensor(x, 'x', 4, '(B, C, H, W)')
     B, C, H, W = x.shape
     h, w = H // size, W // size
@@ -319,7 +345,8 @@ def patch_features(x, size=8):
 
 # %% ../nbs/01_affinity.ipynb #c603081d
 def reconstruct_next(lab, size=8, tau=0.01, topk=5, radius=4):
-    "Rebuild every frame's stride-`size` colours from its predecessor with raw-patch affinities: lab (T,3,H,W) -> (L̂_t, L_t), each (T-1,3,h,w)."
+    """Rebuild every frame's stride-`size` colours from its predecessor with raw-patch affinities: lab (T,3,H,W) ->
+    (L̂_t, L_t), each (T-1,3,h,w)."""
     check_tensor(lab, 'lab', 4, '(T, 3, H, W)')
     if lab.shape[0] < 2: raise ValueError(f"`lab` needs at least 2 frames, got {lab.shape[0]}")
     feats = patch_features(lab, size)                                     # (T, 3·size², h, w)

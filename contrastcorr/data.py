@@ -51,7 +51,8 @@ def _target_size(h: int, w: int, size) -> tuple[int, int]:
         if size <= 0: raise ValueError(f"size must be a positive int (short side) or (H, W), got {size}")
         s = size / min(h, w)
         return max(1, round(h * s)), max(1, round(w * s))
-    if len(size) != 2 or min(size) <= 0: raise ValueError(f"size must be None, an int (short side) or (H, W), got {size!r}")
+    if len(size) != 2 or min(size) <= 0:
+        raise ValueError(f"size must be None, an int (short side) or (H, W), got {size!r}")
     return int(size[0]), int(size[1])
 
 def pil_to_frame(im: Image.Image, size) -> torch.Tensor:
@@ -66,7 +67,8 @@ def read_frames(path, size=None, max_frames: int | None = None, stride: int = 1)
     "Frames of a video file (PyAV) or of a folder of JPEG/PNG images as uint8 (T, 3, H, W)."
     path = Path(path)
     if not isinstance(stride, int) or stride < 1: raise ValueError(f"stride must be an int >= 1, got {stride!r}")
-    if max_frames is not None and max_frames < 1: raise ValueError(f"max_frames must be >= 1 or None, got {max_frames!r}")
+    if max_frames is not None and max_frames < 1:
+        raise ValueError(f"max_frames must be >= 1 or None, got {max_frames!r}")
     if not path.exists(): raise FileNotFoundError(f"no such video file or frame folder: {path}")
     if path.is_dir():
         files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_EXTS)
@@ -98,7 +100,8 @@ def _check_image(x, name: str):
     "Raise unless `x` is a float tensor with 3 channels at dim -3."
     if not isinstance(x, torch.Tensor): raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
     if x.ndim < 3 or x.shape[-3] != 3: raise ValueError(f"{name} must have shape (..., 3, H, W), got {tuple(x.shape)}")
-    if not x.is_floating_point(): raise TypeError(f"{name} must be a float tensor (convert uint8 with x / 255), got {x.dtype}")
+    if not x.is_floating_point():
+        raise TypeError(f"{name} must be a float tensor (convert uint8 with x / 255), got {x.dtype}")
 
 def _xyz_matrix(like: torch.Tensor, inverse: bool = False):
     "The linear-RGB→XYZ matrix (or its inverse) and the D65 white XYZ, with `like`'s device and dtype."
@@ -142,12 +145,13 @@ def lab_to_unit(lab: torch.Tensor) -> torch.Tensor:
 def unit_to_lab(x: torch.Tensor) -> torch.Tensor:
     "Inverse of `lab_to_unit`: [-1,1] → Lab."
     _check_image(x, 'x')
-    l, a, b = x.unbind(-3)
-    return torch.stack([(l + 1) * 50, a * 128, b * 128], -3)
+    L, a, b = x.unbind(-3)
+    return torch.stack([(L + 1) * 50, a * 128, b * 128], -3)
 
 # %% ../nbs/00_data.ipynb #dd9d5937
 def unit_lab(rgb: torch.Tensor, device=None) -> torch.Tensor:
-    "uint8 RGB (..., 3, H, W) (or float RGB in [0, 1]) → unit-scale Lab float (..., 3, H, W) on `device`, converted there."
+    """uint8 RGB (..., 3, H, W) (or float RGB in [0, 1]) → unit-scale Lab float (..., 3, H, W) on `device`, converted
+    there."""
     x = rgb.to(device, non_blocking=True)
     if x.dtype == torch.uint8: x = x.float() / 255
     return lab_to_unit(rgb_to_lab(x))
@@ -182,7 +186,8 @@ def write_mask(path, mask) -> Path:
     if mask.ndim != 2: raise ValueError(f"mask must have shape (H, W), got {mask.shape}")
     if not (np.issubdtype(mask.dtype, np.integer) or mask.dtype == bool):
         raise TypeError(f"mask must hold integer ids, got dtype {mask.dtype}")
-    if mask.size and (mask.min() < 0 or mask.max() > 255): raise ValueError(f"mask ids must be in 0..255, got {mask.min()}..{mask.max()}")
+    if mask.size and (mask.min() < 0 or mask.max() > 255):
+        raise ValueError(f"mask ids must be in 0..255, got {mask.min()}..{mask.max()}")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     im = Image.fromarray(mask.astype(np.uint8), mode='P')
@@ -225,13 +230,15 @@ class DavisDataset:
             if not d.is_dir(): raise FileNotFoundError(f"DAVIS folder not found: {d}")
         self.sequences = read_davis_split(self.root, self.year, split)
 
-    def __repr__(self): return f"DavisDataset({str(self.root)!r}, year={self.year!r}, split={self.split!r}, {len(self)} sequences)"
+    def __repr__(self):
+        return f"DavisDataset({str(self.root)!r}, year={self.year!r}, split={self.split!r}, {len(self)} sequences)"
     def __len__(self): return len(self.sequences)
     def __iter__(self): return iter(self.sequences)
 
     def _seq_dir(self, base: Path, seq: str) -> Path:
         d = base/seq
-        if not d.is_dir(): raise FileNotFoundError(f"sequence {seq!r} not found: {d} (the split lists {self.sequences})")
+        if not d.is_dir():
+            raise FileNotFoundError(f"sequence {seq!r} not found: {d} (the split lists {self.sequences})")
         return d
 
     def frame_names(self, seq: str) -> list[str]:
@@ -279,7 +286,8 @@ def smooth_texture(n: int, size, generator=None, octaves=(4, 8, 16, 32), device=
 
 # %% ../nbs/00_data.ipynb #0448e118
 def shape_sprites(n: int, res: int = 64, generator=None) -> tuple[torch.Tensor, torch.Tensor]:
-    "`n` random textured shapes on [-1,1]²: RGB + alpha (n, 4, res, res), and kinds (0 ellipse, 1 rectangle, 2 polygon)."
+    """`n` random textured shapes on [-1,1]²: RGB + alpha (n, 4, res, res), and kinds (0 ellipse, 1 rectangle, 2
+    polygon)."""
     kinds = torch.randint(0, 3, (n,), generator=generator)
     c = (torch.arange(res) + 0.5) / res * 2 - 1
     y, x = torch.meshgrid(c, c, indexing='ij')  # (res, res) unit coordinates of the sprite's pixels
@@ -329,7 +337,8 @@ def synthetic_video(n_frames: int = 8, size=(128, 128), n_shapes: int = 3, seed:
                     kpts_per_shape: int = 4, max_speed: float = 3.0, max_rot: float = 0.1,
                     max_zoom: float = 0.04, bg_speed: float = 2.0) -> SyntheticVideo:
     "Textured shapes moving, rotating, scaling and occluding over a moving textured background."
-    if n_frames < 1 or n_shapes < 0: raise ValueError(f"need n_frames >= 1 and n_shapes >= 0, got {n_frames}, {n_shapes}")
+    if n_frames < 1 or n_shapes < 0:
+        raise ValueError(f"need n_frames >= 1 and n_shapes >= 0, got {n_frames}, {n_shapes}")
     (H, W), T, K = size, n_frames, n_shapes
     g = torch.Generator().manual_seed(seed)
     t = torch.arange(T, dtype=torch.float32)[:, None]  # (T, 1)
@@ -349,10 +358,12 @@ def synthetic_video(n_frames: int = 8, size=(128, 128), n_shapes: int = 3, seed:
     th0 = torch.rand(K, generator=g) * 2 * math.pi
     om = (torch.rand(K, generator=g) * 2 - 1) * max_rot                        # rad / frame
     zoom = (torch.rand(K, generator=g) * 2 - 1) * max_zoom                     # log-scale / frame
-    motion = torch.cat([c0 + t[..., None] * vel, (th0 + t * om)[..., None], torch.exp(t * zoom)[..., None]], -1)  # (T, K, 4)
+    # (T, K, 4)
+    motion = torch.cat([c0 + t[..., None] * vel, (th0 + t * om)[..., None], torch.exp(t * zoom)[..., None]], -1)
     shapes = torch.zeros(T, K, 4, H, W)                                        # sprites warped into every frame
     if K:
-        grid = F.affine_grid(_pose_to_theta(motion, half, H, W).reshape(T * K, 2, 3), [T * K, 4, H, W], align_corners=False)
+        grid = F.affine_grid(_pose_to_theta(motion, half, H, W).reshape(T * K, 2, 3), [T * K, 4, H, W],
+                             align_corners=False)
         shapes = F.grid_sample(sprites.repeat(T, 1, 1, 1), grid, mode='nearest', padding_mode='zeros',
                                align_corners=False).reshape(T, K, 4, H, W)
     inside = shapes[:, :, 3] > 0.5                                             # (T, K, H, W)
@@ -371,7 +382,8 @@ def synthetic_video(n_frames: int = 8, size=(128, 128), n_shapes: int = 3, seed:
         kp_u[k] = (pick.flip(-1) + 0.5) / res * 2 - 1
     cx, cy, th, s = [m[..., None] for m in motion.unbind(-1)]                  # each (T, K, 1)
     lx, ly = kp_u[..., 0] * half[:, None, 0] * s, kp_u[..., 1] * half[:, None, 1] * s  # (T, K, P) px, shape-aligned
-    kps = torch.stack([cx + th.cos() * lx - th.sin() * ly, cy + th.sin() * lx + th.cos() * ly], -1).reshape(T, -1, 2)  # (T, K*P, 2)
+    # (T, K*P, 2)
+    kps = torch.stack([cx + th.cos() * lx - th.sin() * ly, cy + th.sin() * lx + th.cos() * ly], -1).reshape(T, -1, 2)
     kp_ids = torch.arange(1, K + 1).repeat_interleave(kpts_per_shape)         # (K*P,)
     xi, yi = kps[..., 0].floor().long(), kps[..., 1].floor().long()
     inframe = (xi >= 0) & (xi < W) & (yi >= 0) & (yi < H)
@@ -386,7 +398,8 @@ def synthetic_pair_with_shift(size=(64, 64), shift=(3, -2), seed: int = 0) -> tu
     H, W = size
     dx, dy = float(shift[0]), float(shift[1])
     pad = max(H, W) // 2  # fixed margin, so frame 0 depends on the seed only, not on the shift
-    if max(abs(dx), abs(dy)) > pad - 1: raise ValueError(f"shift must be at most {pad - 1} px for size {size}, got {shift}")
+    if max(abs(dx), abs(dy)) > pad - 1:
+        raise ValueError(f"shift must be at most {pad - 1} px for size {size}, got {shift}")
     g = torch.Generator().manual_seed(seed)
     tex = smooth_texture(1, (H + 2 * pad, W + 2 * pad), g, octaves=(4, 8, 16, 32, 64))  # (1, 3, H+2p, W+2p)
     ys, xs = torch.meshgrid(torch.arange(H, dtype=torch.float32), torch.arange(W, dtype=torch.float32), indexing='ij')

@@ -4,8 +4,10 @@
 
 # %% ../nbs/05_losses.ipynb #89904808
 from __future__ import annotations
+
 import torch
 import torch.nn.functional as F
+
 from .affinity import reconstruct
 from .checks import check_tensor, size2
 from .tracking import cell_grid, soft_argmax
@@ -27,9 +29,11 @@ def _reduce(per, reduction):
     raise ValueError(f"`reduction` must be 'mean' or 'none', got {reduction!r}")
 
 def lab_l1(pred, target, ab_weight=10.0, reduction='mean', thr=None):
-    "ℓ: per-sample mean |ΔL| + ab_weight·(mean |Δa| + mean |Δb|) on unit-scale Lab (B, 3, ...) -> scalar, or (B,) with reduction='none'."
+    """ℓ: per-sample mean |ΔL| + ab_weight·(mean |Δa| + mean |Δb|) on unit-scale Lab (B, 3, ...) -> scalar, or (B,) with
+    reduction='none'."""
     _check_lab(pred, 'pred'); _check_lab(target, 'target')
-    if pred.shape != target.shape: raise ValueError(f"`pred` {tuple(pred.shape)} and `target` {tuple(target.shape)} must have the same shape")
+    if pred.shape != target.shape:
+        raise ValueError(f"`pred` {tuple(pred.shape)} and `target` {tuple(target.shape)} must have the same shape")
     dt = torch.promote_types(pred.dtype, torch.float32)
     d = (pred.to(dt) - target.to(dt)).abs().flatten(2).mean(2)             # (B, 3) mean |Δ| per sample and channel
     per = d[:, 0] + ab_weight * (d[:, 1] + d[:, 2])                         # (B,)
@@ -48,14 +52,16 @@ def inter_loss(L_hat_inter, L_t, **kw):
 
 # %% ../nbs/05_losses.ipynb #f2029e5f
 def cons_loss(L_hat_inter, L_hat_intra, detach_intra=False, **kw):
-    "L_cons = ℓ(L̂_t^{inter}, L̂_t^{intra}): (B, 3, ...) unit Lab; `detach_intra` stops its gradient (the official code does not)."
+    """L_cons = ℓ(L̂_t^{inter}, L̂_t^{intra}): (B, 3, ...) unit Lab; `detach_intra` stops its gradient (the official
+    code does not)."""
     return lab_l1(L_hat_inter, L_hat_intra.detach() if detach_intra else L_hat_intra, **kw)
 
 # %% ../nbs/05_losses.ipynb #c292e8a4
 def sparse_loss(own_mass):
     "L_sparse = mean |1 − m|: own-video mass (B, N_t) (or any shape) from `inter_transform`."
     if not isinstance(own_mass, torch.Tensor) or not own_mass.is_floating_point():
-        raise ValueError(f"`own_mass` must be a float tensor (B, N_t) of masses in [0, 1], got {type(own_mass).__name__}")
+        raise ValueError("`own_mass` must be a float tensor (B, N_t) of masses in [0, 1], got "
+                         f"{type(own_mass).__name__}")
     return (1 - own_mass.to(torch.promote_types(own_mass.dtype, torch.float32))).abs().mean()
 
 # %% ../nbs/05_losses.ipynb #cc2910aa
@@ -73,10 +79,12 @@ def cycle_loss(S, size_r):
 
 # %% ../nbs/05_losses.ipynb #c29e17ad
 def self_reconstruct(F_r, L_r, tau=1.0):
-    "L̂_r from the *other* positions of the same frame (diagonal masked): F_r (B, C, N), L_r (B, D, N) (or (·, h, w)) -> like L_r."
+    """L̂_r from the *other* positions of the same frame (diagonal masked): F_r (B, C, N), L_r (B, D, N) (or (·, h, w))
+    -> like L_r."""
     (Fr, _), (Lr, hw) = flatten_cells(F_r, 'F_r', 'C'), flatten_cells(L_r, 'L_r', 'D')
     if Lr.shape[0] != Fr.shape[0] or Lr.shape[2] != Fr.shape[2]:
-        raise ValueError(f"`L_r` must be (B, D, N) = ({Fr.shape[0]}, D, {Fr.shape[2]}) like `F_r`, got {tuple(L_r.shape)}")
+        raise ValueError(f"`L_r` must be (B, D, N) = ({Fr.shape[0]}, D, {Fr.shape[2]}) like `F_r`, got "
+                         f"{tuple(L_r.shape)}")
     if Fr.shape[2] < 2: raise ValueError(f"self-reconstruction needs at least 2 positions, `F_r` has N = {Fr.shape[2]}")
     S = float32_logits(Fr, Fr, tau)                                                # (B, N, N)
     eye = torch.eye(S.shape[1], dtype=torch.bool, device=S.device)
@@ -90,22 +98,26 @@ def self_recon_loss(F_r, L_r, tau=1.0, **kw):
 
 # %% ../nbs/05_losses.ipynb #b21033c7
 def switch_reconstruct(A_rt, L_t):
-    "L̂_r = L_t A_{r→t}ᵀ (rows of A_rt are not renormalised, as in the official code): A_rt (B, N_r, N_t), L_t (B, D, N_t) -> (B, D, N_r)."
+    """L̂_r = L_t A_{r→t}ᵀ (rows of A_rt are not renormalised, as in the official code): A_rt (B, N_r, N_t), L_t (B, D,
+    N_t) -> (B, D, N_r)."""
     check_tensor(A_rt, 'A_rt', 3, '(B, N_r, N_t)')
     Lt, _ = flatten_cells(L_t, 'L_t', 'D')
     if Lt.shape[0] != A_rt.shape[0] or Lt.shape[2] != A_rt.shape[2]:
-        raise ValueError(f"`L_t` must be (B, D, N_t) = ({A_rt.shape[0]}, D, {A_rt.shape[2]}) to match `A_rt`, got {tuple(L_t.shape)}")
+        raise ValueError(f"`L_t` must be (B, D, N_t) = ({A_rt.shape[0]}, D, {A_rt.shape[2]}) to match `A_rt`, got "
+                         f"{tuple(L_t.shape)}")
     with torch.autocast(A_rt.device.type, enabled=False):
         return torch.einsum('bdm,bnm->bdn', Lt.to(A_rt.dtype), A_rt)       # (B, D, N_r)
 
 def colour_switch_loss(A_rt, L_t, L_r, **kw):
-    "ℓ(L_t A_{r→t}ᵀ, L_r) with L_r (B, 3, N_r) or (B, 3, h_r, w_r) unit Lab; the official weight is 0.1 (applied by the caller)."
+    """ℓ(L_t A_{r→t}ᵀ, L_r) with L_r (B, 3, N_r) or (B, 3, h_r, w_r) unit Lab; the official weight is 0.1 (applied by
+    the caller)."""
     _check_lab(L_r, 'L_r')
     return lab_l1(switch_reconstruct(A_rt, L_t).view_as(L_r), L_r, **kw)
 
 # %% ../nbs/05_losses.ipynb #2794bcfd
 def window_variance(U, win=8, stride=8):
-    "Spread of coordinates U (B, 2, h, w) in each win×win window: variance over the window, mean over x/y -> (B, n_windows)."
+    """Spread of coordinates U (B, 2, h, w) in each win×win window: variance over the window, mean over x/y -> (B,
+    n_windows)."""
     check_tensor(U, 'U', 4, '(B, 2, h, w)')
     if U.shape[1] != 2: raise ValueError(f"`U` must be (B, 2, h, w) coordinates, got {tuple(U.shape)}")
     if min(U.shape[-2:]) < win: raise ValueError(f"`U` {tuple(U.shape)} is smaller than one {win}×{win} window")
@@ -114,13 +126,17 @@ def window_variance(U, win=8, stride=8):
 
 # %% ../nbs/05_losses.ipynb #df05e86b
 def concentration_loss(S, size_r, size_t, win=8, stride=8, reduction='mean'):
-    "UVC concentration (both directions) on logits S (B, N_r, N_t), normalised units: scalar, or (B, n_windows) with reduction='none' (needs size_r == size_t)."
+    """UVC concentration (both directions) on logits S (B, N_r, N_t), normalised units: scalar, or (B, n_windows) with
+    reduction='none' (needs size_r == size_t)."""
     check_tensor(S, 'S', 3, '(B, N_r, N_t)')
     (hr, wr), (ht, wt) = size2(size_r, 'size_r'), size2(size_t, 'size_t')
-    U_t = soft_argmax(S.transpose(1, 2), (hr, wr), normalized=True)         # (B, N_t, 2): target -> expected reference point
-    U_r = soft_argmax(S, (ht, wt), normalized=True)                         # (B, N_r, 2): reference -> expected target point
+    # (B, N_t, 2): target -> expected reference point
+    U_t = soft_argmax(S.transpose(1, 2), (hr, wr), normalized=True)
+    # (B, N_r, 2): reference -> expected target point
+    U_r = soft_argmax(S, (ht, wt), normalized=True)
     v_t = window_variance(U_t.transpose(1, 2).reshape(-1, 2, ht, wt), win, stride)   # (B, n_windows of the target map)
-    v_r = window_variance(U_r.transpose(1, 2).reshape(-1, 2, hr, wr), win, stride)   # (B, n_windows of the reference map)
+    # (B, n_windows of the reference map)
+    v_r = window_variance(U_r.transpose(1, 2).reshape(-1, 2, hr, wr), win, stride)
     if reduction == 'mean': return v_t.mean() + v_r.mean()
     if (hr, wr) != (ht, wt): raise ValueError(f"reduction='none' needs size_r == size_t, got {(hr, wr)} and {(ht, wt)}")
     return _reduce(v_t + v_r, reduction)

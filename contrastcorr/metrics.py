@@ -26,23 +26,29 @@ __all__ = ['jaccard', 'seg2bmap', 'bound_pix', 'disk', 'dilate', 'boundary_pr', 
 def _as_masks(x, name: str) -> torch.Tensor:
     "Tensor/array `x` (..., H, W) as a bool tensor (nonzero = inside), with a clear error otherwise."
     if isinstance(x, np.ndarray): x = torch.from_numpy(x)
-    if not isinstance(x, torch.Tensor): raise TypeError(f"{name} must be a torch.Tensor or numpy array (..., H, W), got {type(x).__name__}")
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor or numpy array (..., H, W), got {type(x).__name__}")
     if x.ndim < 2: raise ValueError(f"{name} must have shape (..., H, W), got {tuple(x.shape)}")
     return x if x.dtype == torch.bool else x != 0
 
 def _check_pair(pred, gt, void=None):
     "Validate pred/gt (and void) as same-shape masks; return them as bool tensors."
     pred, gt = _as_masks(pred, 'pred'), _as_masks(gt, 'gt')
-    if pred.shape != gt.shape: raise ValueError(f"pred and gt must have the same shape (..., H, W), got {tuple(pred.shape)} and {tuple(gt.shape)}")
+    if pred.shape != gt.shape:
+        raise ValueError(f"pred and gt must have the same shape (..., H, W), got {tuple(pred.shape)} and "
+                         f"{tuple(gt.shape)}")
     if void is not None:
         void = _as_masks(void, 'void')
-        if void.shape[-2:] != gt.shape[-2:]: raise ValueError(f"void must have shape (..., H, W) = (..., {gt.shape[-2]}, {gt.shape[-1]}), got {tuple(void.shape)}")
+        if void.shape[-2:] != gt.shape[-2:]:
+            raise ValueError(f"void must have shape (..., H, W) = (..., {gt.shape[-2]}, {gt.shape[-1]}), got "
+                             f"{tuple(void.shape)}")
         void = void.to(gt.device)
     return pred, gt, void
 
 # %% ../nbs/09_metrics.ipynb #69ac3ce3
 def _count(x: torch.Tensor) -> torch.Tensor:
-    "True pixels per map, bool (..., H, W) -> float64 (...); on CPU via numpy's count_nonzero, ~50x faster than torch's bool sum."
+    """True pixels per map, bool (..., H, W) -> float64 (...); on CPU via numpy's count_nonzero, ~50x faster than
+    torch's bool sum."""
     if x.device.type != 'cpu': return x.sum((-2, -1)).double()
     maps = x.reshape(-1, *x.shape[-2:]).numpy()  # (N, H, W)
     return torch.tensor([np.count_nonzero(m) for m in maps], dtype=torch.float64).reshape(x.shape[:-2])
@@ -58,7 +64,8 @@ def _content_box(pred: torch.Tensor, gt: torch.Tensor):
 
 # %% ../nbs/09_metrics.ipynb #451a1d7f
 def jaccard(pred, gt, void=None) -> torch.Tensor:
-    "Region similarity J = |M∩G|/|M∪G| per mask, (..., H, W) -> (...) float64; 1 where both are empty; void pixels excluded."
+    """Region similarity J = |M∩G|/|M∪G| per mask, (..., H, W) -> (...) float64; 1 where both are empty; void pixels
+    excluded."""
     pred, gt, void = _check_pair(pred, gt, void)
     ys, xs = _content_box(pred, gt)  # pixels outside are in neither mask
     pred, gt = pred[..., ys, xs], gt[..., ys, xs]
@@ -84,7 +91,8 @@ def seg2bmap(seg) -> torch.Tensor:
 def bound_pix(size, bound_th: float = 0.008) -> int:
     "Tolerance radius in px for an (H, W) image: ceil(bound_th·‖(H, W)‖), or bound_th itself when >= 1."
     if bound_th >= 1:
-        if bound_th != int(bound_th): raise ValueError(f"bound_th >= 1 is a radius in pixels and must be an integer, got {bound_th}")
+        if bound_th != int(bound_th):
+            raise ValueError(f"bound_th >= 1 is a radius in pixels and must be an integer, got {bound_th}")
         return int(bound_th)
     if bound_th <= 0: raise ValueError(f"bound_th must be > 0, got {bound_th}")
     H, W = size[-2:]
@@ -118,7 +126,8 @@ def dilate(bmap, radius: int) -> torch.Tensor:
 
 # %% ../nbs/09_metrics.ipynb #6a03f003
 def boundary_pr(pred, gt, void=None, bound_th: float = 0.008):
-    "Boundary precision and recall (P_c, R_c), each (...) float64, of masks (..., H, W) with the official empty-mask rules."
+    """Boundary precision and recall (P_c, R_c), each (...) float64, of masks (..., H, W) with the official empty-mask
+    rules."""
     pred, gt, void = _check_pair(pred, gt, void)
     if void is not None: pred, gt = pred & ~void, gt & ~void
     r = bound_pix(gt.shape, bound_th)  # from the full image size
@@ -140,9 +149,11 @@ def boundary_f(pred, gt, void=None, bound_th: float = 0.008) -> torch.Tensor:
 
 # %% ../nbs/09_metrics.ipynb #a3001599
 def db_statistics(per_frame) -> tuple[float, float, float]:
-    "Mean, recall (fraction > 0.5) and decay (first-quarter mean − last-quarter mean) of per-frame values (n,), as the official tool."
+    """Mean, recall (fraction > 0.5) and decay (first-quarter mean − last-quarter mean) of per-frame values (n,), as the
+    official tool."""
     v = torch.as_tensor(per_frame, dtype=torch.float64).cpu().numpy()
-    if v.ndim != 1 or len(v) == 0: raise ValueError(f"per_frame must be a non-empty 1-D sequence of per-frame scores, got shape {v.shape}")
+    if v.ndim != 1 or len(v) == 0:
+        raise ValueError(f"per_frame must be a non-empty 1-D sequence of per-frame scores, got shape {v.shape}")
     ids = (np.round(np.linspace(1, len(v), 5) + 1e-10) - 1).astype(int)  # bin edges, shared by neighbouring bins
     bins = [v[ids[i]:ids[i + 1] + 1] for i in range(4)]
     return float(np.nanmean(v)), float(np.nanmean(v > 0.5)), float(np.nanmean(bins[0]) - np.nanmean(bins[3]))
@@ -153,8 +164,10 @@ def evaluate_sequence(pred, gt, n_objects: int | None = None, skip_first_last: b
     "Per-object, per-frame J and F (K, T') of id maps pred, gt (T, H, W), plus their means over objects."
     pred, gt = torch.as_tensor(pred), torch.as_tensor(gt)
     if gt.ndim != 3 or pred.shape != gt.shape:
-        raise ValueError(f"pred and gt must be id maps of the same shape (T, H, W), got {tuple(pred.shape)} and {tuple(gt.shape)}")
-    if pred.is_floating_point() or gt.is_floating_point(): raise TypeError("pred and gt must hold integer object ids (uint8/int), not floats")
+        raise ValueError(f"pred and gt must be id maps of the same shape (T, H, W), got {tuple(pred.shape)} and "
+                         f"{tuple(gt.shape)}")
+    if pred.is_floating_point() or gt.is_floating_point():
+        raise TypeError("pred and gt must hold integer object ids (uint8/int), not floats")
     void = gt == 255  # (T, H, W)
     if void.any(): gt = torch.where(void, torch.zeros_like(gt), gt)  # the official tool makes void background...
     void = void if exclude_void and void.any() else None  # ...and excludes nothing
@@ -195,44 +208,55 @@ _GLOBAL_KEYS = ('J&F-Mean', 'J-Mean', 'J-Recall', 'J-Decay', 'F-Mean', 'F-Recall
 def evaluate_davis(davis_root, predictions_dir, sequences=None, annotations='Annotations', resolution: str = '480p',
                    year: str = '2017', split: str = 'val', binarize: bool = False, exclude_void: bool = False,
                    bound_th: float = 0.008, max_frames: int | None = None) -> dict:
-    "Official-protocol DAVIS J&F of a folder of predicted PNGs (of the first `max_frames` frames): global means, per-object, per-sequence, per-frame."
+    """Official-protocol DAVIS J&F of a folder of predicted PNGs (of the first `max_frames` frames): global means,
+    per-object, per-sequence, per-frame."""
     t0 = time.time()
     root, pred_root = Path(davis_root), Path(predictions_dir)
     ann_dir = Path(annotations) if Path(annotations).is_absolute() else root/annotations
     ann_dir = ann_dir/resolution
     if not ann_dir.is_dir(): raise FileNotFoundError(f"annotation folder not found: {ann_dir}")
     if not pred_root.is_dir(): raise FileNotFoundError(f"predictions folder not found: {pred_root}")
-    seqs = _list_sequences(root, ann_dir, year, split) if sequences is None else [sequences] if isinstance(sequences, str) else list(sequences)
+    if sequences is None: seqs = _list_sequences(root, ann_dir, year, split)
+    else: seqs = [sequences] if isinstance(sequences, str) else list(sequences)
     per_object, per_sequence, per_frame = {}, {}, {}
     for seq in seqs:
         gt_files = sorted((ann_dir/seq).glob('*.png'))[:max_frames]
         if not gt_files: raise FileNotFoundError(f"no annotations for sequence {seq!r} in {ann_dir/seq}")
-        if len(gt_files) < 3: raise ValueError(f"sequence {seq!r} has {len(gt_files)} annotated frames; need >= 3 (first and last are not scored)")
-        if not (pred_root/seq).is_dir(): raise FileNotFoundError(f"no predictions for sequence {seq!r}: folder {pred_root/seq} missing")
+        if len(gt_files) < 3: raise ValueError(f"sequence {seq!r} has {len(gt_files)} annotated frames; need >= 3 "
+                                               "(first and last are not scored)")
+        if not (pred_root/seq).is_dir():
+            raise FileNotFoundError(f"no predictions for sequence {seq!r}: folder {pred_root/seq} missing")
         gt = torch.stack([_read_ids(f, 'ground-truth') for f in gt_files])  # (T, H, W)
-        K = 1 if binarize else int(torch.where(gt[0] == 255, 0, gt[0]).max())  # objects = ids in the first frame (official)
+        # objects = ids in the first frame (official)
+        K = 1 if binarize else int(torch.where(gt[0] == 255, 0, gt[0]).max())
         names = [f.stem for f in gt_files[1:-1]]
         preds = []
         for n in names:
             p = _read_ids(pred_root/seq/f'{n}.png', 'prediction')
             if p.shape != gt.shape[1:]:
-                raise ValueError(f"prediction {pred_root/seq/f'{n}.png'} is {p.shape[0]}×{p.shape[1]} but the ground truth is "
+                raise ValueError(f"prediction {pred_root/seq/f'{n}.png'} is {p.shape[0]}×{p.shape[1]} but the ground "
+                                 "truth is "
                                  f"{gt.shape[1]}×{gt.shape[2]} (H×W); write predictions at the annotation resolution")
             if not binarize and int(p.max()) > K:
-                raise ValueError(f"prediction {pred_root/seq/f'{n}.png'} contains object id {int(p.max())} but the ground truth "
+                raise ValueError(f"prediction {pred_root/seq/f'{n}.png'} contains object id {int(p.max())} but the "
+                                 "ground truth "
                                  f"of {seq!r} has only {K} object(s) (ids in its first frame)")
             preds.append(p)
         pred = torch.stack(preds)  # (T-2, H, W)
         g = gt[1:-1]
-        if binarize: pred, g = (pred > 0).to(torch.uint8), torch.where(g == 255, g, (g > 0).to(torch.uint8))  # void stays void
-        res = evaluate_sequence(pred, g, n_objects=K, skip_first_last=False, exclude_void=exclude_void, bound_th=bound_th)
+        if binarize:
+            pred, g = (pred > 0).to(torch.uint8), torch.where(g == 255, g, (g > 0).to(torch.uint8))  # void stays void
+        res = evaluate_sequence(pred, g, n_objects=K, skip_first_last=False, exclude_void=exclude_void,
+                                bound_th=bound_th)
         for k in range(K):
             (jm, jr, jd), (fm, fr, fd) = db_statistics(res['J'][k]), db_statistics(res['F'][k])
-            per_object[f'{seq}_{k + 1}'] = {'J-Mean': jm, 'J-Recall': jr, 'J-Decay': jd, 'F-Mean': fm, 'F-Recall': fr, 'F-Decay': fd}
+            per_object[f'{seq}_{k + 1}'] = {'J-Mean': jm, 'J-Recall': jr, 'J-Decay': jd, 'F-Mean': fm, 'F-Recall': fr,
+                                            'F-Decay': fd}
             per_frame[f'{seq}_{k + 1}'] = {'frames': names, 'J': res['J'][k].tolist(), 'F': res['F'][k].tolist()}
         objs = [per_object[f'{seq}_{k + 1}'] for k in range(K)]
         jm, fm = float(np.mean([o['J-Mean'] for o in objs])), float(np.mean([o['F-Mean'] for o in objs]))
-        per_sequence[seq] = {'J-Mean': jm, 'F-Mean': fm, 'J&F-Mean': (jm + fm) / 2, 'objects': K, 'frames': len(gt_files)}
+        per_sequence[seq] = {'J-Mean': jm, 'F-Mean': fm, 'J&F-Mean': (jm + fm) / 2, 'objects': K,
+                             'frames': len(gt_files)}
     if not per_object: raise ValueError(f"nothing to evaluate: no objects in the first ground-truth frames of {seqs}")
     mean = lambda key: float(np.mean([o[key] for o in per_object.values()]))  # over objects, not sequences
     out = {k: mean(k) for k in _GLOBAL_KEYS[1:]}
@@ -245,14 +269,16 @@ def evaluate_davis(davis_root, predictions_dir, sequences=None, annotations='Ann
 
 # %% ../nbs/09_metrics.ipynb #1289e177
 def format_results(res: dict, per_object: bool = True) -> str:
-    "The global J&F table (and the per-object table) of `evaluate_davis` results as text, like the official tool prints."
+    """The global J&F table (and the per-object table) of `evaluate_davis` results as text, like the official tool
+    prints."""
     w = max([len(k) for k in _GLOBAL_KEYS] + [8])
     lines = ['--------------------------- Global results ---------------------------',
              ' '.join(f'{k:>{w}}' for k in _GLOBAL_KEYS), ' '.join(f'{res[k]:>{w}.4f}' for k in _GLOBAL_KEYS)]
     if per_object:
         n = max([len(k) for k in res['per_object']] + [len('Object')])
         lines += ['', '---------------------- Per-object results ------------------------',
-                  f"{'Object':<{n}} {'J-Mean':>8} {'F-Mean':>8} {'J-Recall':>8} {'F-Recall':>8} {'J-Decay':>8} {'F-Decay':>8}"]
+                  f"{'Object':<{n}} {'J-Mean':>8} {'F-Mean':>8} {'J-Recall':>8} {'F-Recall':>8} {'J-Decay':>8} "
+                  f"{'F-Decay':>8}"]
         lines += [f"{k:<{n}} {o['J-Mean']:>8.4f} {o['F-Mean']:>8.4f} {o['J-Recall']:>8.4f} {o['F-Recall']:>8.4f} "
                   f"{o['J-Decay']:>8.4f} {o['F-Decay']:>8.4f}" for k, o in res['per_object'].items()]
     return '\n'.join(lines)
@@ -260,15 +286,19 @@ def format_results(res: dict, per_object: bool = True) -> str:
 # %% ../nbs/09_metrics.ipynb #5c8a96b9
 def add_evaluate_args(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     "Add the `evaluate` options (DAVIS root, predictions, sequences, ...) to `parser`."
-    parser.add_argument('--davis-root', required=True, help='DAVIS folder with Annotations/<resolution>/<seq>/*.png (and ImageSets/)')
+    parser.add_argument('--davis-root', required=True, help='DAVIS folder with Annotations/<resolution>/<seq>/*.png '
+                                                            '(and ImageSets/)')
     parser.add_argument('--predictions', required=True, help='folder with <seq>/<frame>.png indexed-PNG predictions')
-    parser.add_argument('--sequences', nargs='+', default=None, help='sequences to score (default: ImageSets/<year>/<split>.txt)')
-    parser.add_argument('--annotations', default='Annotations', help='annotation folder, relative to --davis-root or absolute')
+    parser.add_argument('--sequences', nargs='+', default=None, help='sequences to score (default: '
+                                                                     'ImageSets/<year>/<split>.txt)')
+    parser.add_argument('--annotations', default='Annotations', help='annotation folder, relative to --davis-root or '
+                                                                     'absolute')
     parser.add_argument('--resolution', default='480p')
     parser.add_argument('--year', default='2017')
     parser.add_argument('--split', default='val')
     parser.add_argument('--binarize', action='store_true', help='merge all object ids into one object (binary masks)')
-    parser.add_argument('--exclude-void', action='store_true', help='exclude void (255) pixels (the official tool does not)')
+    parser.add_argument('--exclude-void', action='store_true', help='exclude void (255) pixels (the official tool does '
+                                                                    'not)')
     parser.add_argument('--max-frames', type=int, default=None, help='score only the first N frames of each sequence')
     parser.add_argument('--json', action='store_true', help='print the results as JSON instead of tables')
     return parser
@@ -276,7 +306,8 @@ def add_evaluate_args(parser: argparse.ArgumentParser) -> argparse.ArgumentParse
 def evaluate_cli(args=None) -> dict:
     "Run `contrastcorr evaluate` from parsed args (or an argv list); print tables or JSON; return the results."
     if args is None or isinstance(args, (list, tuple)):
-        args = add_evaluate_args(argparse.ArgumentParser(prog='contrastcorr evaluate', description=evaluate_davis.__doc__)).parse_args(args)
+        args = add_evaluate_args(argparse.ArgumentParser(prog='contrastcorr evaluate',
+                                                         description=evaluate_davis.__doc__)).parse_args(args)
     res = evaluate_davis(args.davis_root, args.predictions, sequences=args.sequences, annotations=args.annotations,
                          resolution=args.resolution, year=args.year, split=args.split, binarize=args.binarize,
                          exclude_void=args.exclude_void, max_frames=args.max_frames)
@@ -289,13 +320,16 @@ def _as_points(x, name: str) -> torch.Tensor:
     "Keypoints (K, 2) or (T, K, 2) as float64 (T, K, 2)."
     x = torch.as_tensor(x, dtype=torch.float64)
     if x.ndim == 2: x = x[None]
-    if x.ndim != 3 or x.shape[-1] != 2: raise ValueError(f"{name} must have shape (T, K, 2) or (K, 2) of (x, y) px, got {tuple(x.shape)}")
+    if x.ndim != 3 or x.shape[-1] != 2:
+        raise ValueError(f"{name} must have shape (T, K, 2) or (K, 2) of (x, y) px, got {tuple(x.shape)}")
     return x
 
 def kp_ref_len(gt, visible=None, mode: str = 'diag') -> torch.Tensor:
-    "Per-frame PCK length (T,) from GT keypoints (T, K, 2): 0.6·diagonal ('diag', eval_pck.py) or max side ('max_side') of the visible joints' box."
+    """Per-frame PCK length (T,) from GT keypoints (T, K, 2): 0.6·diagonal ('diag', eval_pck.py) or max side
+    ('max_side') of the visible joints' box."""
     gt = _as_points(gt, 'gt')
-    vis = torch.ones(gt.shape[:2], dtype=torch.bool) if visible is None else torch.as_tensor(visible, dtype=torch.bool).reshape(gt.shape[:2])
+    if visible is None: vis = torch.ones(gt.shape[:2], dtype=torch.bool)
+    else: vis = torch.as_tensor(visible, dtype=torch.bool).reshape(gt.shape[:2])
     inf = torch.tensor(float('inf'), dtype=torch.float64)
     lo = torch.where(vis[..., None], gt, inf).amin(1)  # (T, 2)
     hi = torch.where(vis[..., None], gt, -inf).amax(1)  # (T, 2)
@@ -307,7 +341,9 @@ def kp_ref_len(gt, visible=None, mode: str = 'diag') -> torch.Tensor:
 def pck(pred, gt, ref_len=None, alpha=(0.1, 0.2), visible=None) -> dict:
     "PCK@α: per joint, the fraction of visible frames with ‖pred−gt‖ <= α·ref_len; averaged over joints. {α: value}."
     pred, gt = _as_points(pred, 'pred'), _as_points(gt, 'gt')
-    if pred.shape != gt.shape: raise ValueError(f"pred and gt must have the same shape (T, K, 2), got {tuple(pred.shape)} and {tuple(gt.shape)}")
+    if pred.shape != gt.shape:
+        raise ValueError(f"pred and gt must have the same shape (T, K, 2), got {tuple(pred.shape)} and "
+                         f"{tuple(gt.shape)}")
     T, K = gt.shape[:2]
     vis = torch.ones(T, K, dtype=torch.bool) if visible is None else torch.as_tensor(visible, dtype=torch.bool)
     if vis.numel() != T * K: raise ValueError(f"visible must have shape (T, K) = ({T}, {K}), got {tuple(vis.shape)}")
@@ -316,7 +352,8 @@ def pck(pred, gt, ref_len=None, alpha=(0.1, 0.2), visible=None) -> dict:
     else:
         ref = torch.as_tensor(ref_len, dtype=torch.float64)
         if ref.ndim == 0: ref = ref.expand(T)  # (T,)
-    if ref.shape != (T,): raise ValueError(f"ref_len must be a number or have shape (T,) = ({T},), got {tuple(ref.shape)}")
+    if ref.shape != (T,):
+        raise ValueError(f"ref_len must be a number or have shape (T,) = ({T},), got {tuple(ref.shape)}")
     if (ref < 0).any(): raise ValueError("ref_len must be >= 0")
     dist = (pred - gt).norm(dim=-1)  # (T, K)
     n_vis = vis.sum(0)  # (K,)

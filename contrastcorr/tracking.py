@@ -4,10 +4,13 @@
 
 # %% ../nbs/03_tracking.ipynb #d2e3b865
 from __future__ import annotations
+
 import math
 from typing import NamedTuple
+
 import torch
 import torch.nn.functional as F
+
 from .affinity import affinity_logits
 from .checks import check_tensor, size2
 
@@ -18,7 +21,8 @@ __all__ = ['cell_grid', 'cells_to_normalized', 'normalized_to_cells', 'boxes_to_
 
 # %% ../nbs/03_tracking.ipynb #3a80dfb7
 def cell_grid(size, normalized=False, device=None, dtype=None):
-    "Cell centres of an h×w map as (h·w, 2) (x, y), row-major like `.flatten(2)`: cell units, or [-1, 1] if `normalized`."
+    """Cell centres of an h×w map as (h·w, 2) (x, y), row-major like `.flatten(2)`: cell units, or [-1, 1] if
+    `normalized`."""
     h, w = size2(size, 'size')
     dtype = dtype or torch.float32
     ys = torch.arange(h, device=device, dtype=dtype) + 0.5                 # (h,)
@@ -70,9 +74,12 @@ def soft_argmax(S, size, normalized=False):
     check_tensor(S, 'S', 3, '(B, N, h·w)')
     h, w = size2(size, 'size')
     if S.shape[-1] != h * w:
-        raise ValueError(f"`S` must be (B, N, h·w) with h·w = {h}·{w} = {h * w} positions of `size`, got {tuple(S.shape)}")
-    grid = cell_grid((h, w), normalized, device=S.device, dtype=torch.promote_types(S.dtype, torch.float32))   # (h·w, 2)
-    with torch.autocast(S.device.type, enabled=False):                     # coordinates need float32 even under autocast
+        raise ValueError(f"`S` must be (B, N, h·w) with h·w = {h}·{w} = {h * w} positions of `size`, got "
+                         f"{tuple(S.shape)}")
+    # (h·w, 2)
+    grid = cell_grid((h, w), normalized, device=S.device, dtype=torch.promote_types(S.dtype, torch.float32))
+    # coordinates need float32 even under autocast
+    with torch.autocast(S.device.type, enabled=False):
         return S.to(grid.dtype).softmax(-1) @ grid                         # (B, N, 2)
 
 # %% ../nbs/03_tracking.ipynb #e4a46e5c
@@ -95,9 +102,11 @@ def coords_to_box(coords, ref_size, size, scale=False, patch_size=None, scale_ra
         raise ValueError(f"`coords` must be (B, N_r, 2) with N_r = {hr}·{wr} of `ref_size`, got {tuple(coords.shape)}")
     centre = coords.mean(1)                                                 # (B, 2)
     if scale:
-        if min(hr, wr) < 2: raise ValueError(f"scale estimation needs a reference patch of at least 2×2 cells, got {(hr, wr)}")
+        if min(hr, wr) < 2:
+            raise ValueError(f"scale estimation needs a reference patch of at least 2×2 cells, got {(hr, wr)}")
         sd_t = (coords.var(1, unbiased=False) + eps).sqrt()                 # (B, 2) spread of the tracked points
-        sd_r = coords.new_tensor([math.sqrt((wr ** 2 - 1) / 12), math.sqrt((hr ** 2 - 1) / 12)])   # spread of the reference grid
+        # spread of the reference grid
+        sd_r = coords.new_tensor([math.sqrt((wr ** 2 - 1) / 12), math.sqrt((hr ** 2 - 1) / 12)])
         wh = (sd_t / sd_r).clamp(*scale_range) * coords.new_tensor([wr, hr])
     else:
         ph, pw = (hr, wr) if patch_size is None else size2(patch_size, 'patch_size')
@@ -106,7 +115,8 @@ def coords_to_box(coords, ref_size, size, scale=False, patch_size=None, scale_ra
 
 # %% ../nbs/03_tracking.ipynb #e1e94717
 class PatchTrack(NamedTuple):
-    "Result of `track_patch`: `box` (B, 4) (cx, cy, w, h) and `coords` (B, h_r·w_r, 2) (x, y), cell units of the target map."
+    """Result of `track_patch`: `box` (B, 4) (cx, cy, w, h) and `coords` (B, h_r·w_r, 2) (x, y), cell units of the
+    target map."""
     box: torch.Tensor
     coords: torch.Tensor
 
@@ -119,7 +129,8 @@ def track_patch(F_r, F_t, tau=1.0, scale=False, patch_size=None, scale_range=(0.
 
 # %% ../nbs/03_tracking.ipynb #a5c525bb
 def random_fourier_features(xy, dim=256, bandwidth=1.0, generator=None):
-    "Features (..., dim) of positions (..., 2) whose dot products ≈ exp(-|p - q|² / (2·bandwidth²)): an ideal 'texture'."
+    """Features (..., dim) of positions (..., 2) whose dot products ≈ exp(-|p - q|² / (2·bandwidth²)): an ideal
+    'texture'."""
     g = torch.Generator().manual_seed(0) if generator is None else generator
     Om = torch.randn(2, dim, generator=g, dtype=torch.float64) / bandwidth   # (2, D) frequencies
     b = torch.rand(dim, generator=g, dtype=torch.float64) * 2 * math.pi      # (D,) phases
@@ -127,7 +138,8 @@ def random_fourier_features(xy, dim=256, bandwidth=1.0, generator=None):
 
 # %% ../nbs/03_tracking.ipynb #526b98d3
 def context_features(x, stride=8, radius=2):
-    "Raw features (B, 3·(2r+1)², H/stride, W/stride): block means of `x` (B, 3, H, W) over a (2r+1)² block neighbourhood, centred, L2-normalised."
+    """Raw features (B, 3·(2r+1)², H/stride, W/stride): block means of `x` (B, 3, H, W) over a (2r+1)² block
+    neighbourhood, centred, L2-normalised."""
     check_tensor(x, 'x', 4, '(B, C, H, W)')
     if min(x.shape[-2:]) < stride: raise ValueError(f"`x` {tuple(x.shape)} is smaller than one {stride}×{stride} block")
     m = F.avg_pool2d(x, stride)                                              # (B, C, h, w) block means
@@ -150,7 +162,8 @@ def boxes_to_theta(boxes, size):
 def crop(x, boxes, out_size, mode='bilinear', padding_mode='border'):
     "Differentiable crop: boxes (B, 4) (cx, cy, w, h) in pixel/cell units of x (B, C, H, W) -> (B, C, out_h, out_w)."
     check_tensor(x, 'x', 4, '(B, C, H, W)'); _check_boxes(boxes)
-    if boxes.shape[0] != x.shape[0]: raise ValueError(f"`boxes` must be (B, 4) with B = {x.shape[0]} of `x`, got {tuple(boxes.shape)}")
+    if boxes.shape[0] != x.shape[0]:
+        raise ValueError(f"`boxes` must be (B, 4) with B = {x.shape[0]} of `x`, got {tuple(boxes.shape)}")
     oh, ow = size2(out_size, 'out_size')
     theta = boxes_to_theta(boxes.to(x.dtype), x.shape[-2:])                # (B, 2, 3)
     grid = F.affine_grid(theta, [x.shape[0], x.shape[1], oh, ow], align_corners=False)   # (B, oh, ow, 2)

@@ -4,9 +4,14 @@
 
 # %% ../nbs/04_transforms.ipynb #ffebb785
 from __future__ import annotations
-import json, subprocess, sys
+
+import json
+import subprocess
+import sys
 from typing import NamedTuple
+
 import torch
+
 from .affinity import affinity_logits, reconstruct
 from .checks import check_tensor
 
@@ -41,11 +46,14 @@ class Intra(NamedTuple):
 
 def _check_pair(F_r, F_t, L_r):
     "Flatten and check (F_r, F_t, L_r); returns the flat tensors and the target's spatial shape."
-    (Fr, _), (Ft, hw_t), (Lr, _) = flatten_cells(F_r, 'F_r', 'C'), flatten_cells(F_t, 'F_t', 'C'), flatten_cells(L_r, 'L_r', 'D')
+    (Fr, _), (Ft, hw_t), (Lr, _) = flatten_cells(F_r, 'F_r',
+                                                 'C'), flatten_cells(F_t, 'F_t', 'C'), flatten_cells(L_r, 'L_r', 'D')
     if Fr.shape[:2] != Ft.shape[:2]:
-        raise ValueError(f"`F_r` {tuple(F_r.shape)} and `F_t` {tuple(F_t.shape)} must share batch and channels (B, C, ·)")
+        raise ValueError(f"`F_r` {tuple(F_r.shape)} and `F_t` {tuple(F_t.shape)} must share batch and channels (B, C, "
+                         "·)")
     if Lr.shape[0] != Fr.shape[0] or Lr.shape[2] != Fr.shape[2]:
-        raise ValueError(f"`L_r` must be (B, D, N_r) = ({Fr.shape[0]}, D, {Fr.shape[2]}) like `F_r`, got {tuple(L_r.shape)}")
+        raise ValueError(f"`L_r` must be (B, D, N_r) = ({Fr.shape[0]}, D, {Fr.shape[2]}) like `F_r`, got "
+                         f"{tuple(L_r.shape)}")
     return Fr, Ft, Lr, hw_t
 
 def unflatten_cells(x, hw):
@@ -64,7 +72,8 @@ def intra_transform(F_r, F_t, L_r, tau=1.0):
 
 # %% ../nbs/04_transforms.ipynb #db6bf21b
 class Inter(NamedTuple):
-    "Result of the inter-video transformation: L_hat (B, D, N_t) or (B, D, h, w); own_mass, lse (B, N_t); video_mass (B, B, N_t) or None."
+    """Result of the inter-video transformation: L_hat (B, D, N_t) or (B, D, h, w); own_mass, lse (B, N_t); video_mass
+    (B, B, N_t) or None."""
     L_hat: torch.Tensor       # reconstruction of each target from all reference videos, in the target's layout
     own_mass: torch.Tensor    # mass of each target column on its own video's reference: m^i(j)
     lse: torch.Tensor         # log-normaliser over all B·N_r reference positions
@@ -97,61 +106,65 @@ class InterVideoStream(torch.autograd.Function):
     def forward(ctx, F_r, F_t, L_r, lse_own, L_own, tau):
         with torch.autocast(F_r.device.type, enabled=False):
             Ft_tau = F_t / tau                                                # (B, C, N_t): τ folded in once
-            mu, O = lse_own.clone(), L_own.clone()                            # (B, N_t), (B, D, N_t)
+            mu, out = lse_own.clone(), L_own.clone()                            # (B, N_t), (B, D, N_t)
             blocks = [lse_own]
             for s, Fr_s, Lr_s in _steps(F_r, L_r):
                 S = torch.bmm(Fr_s.transpose(1, 2), Ft_tau)                   # (B, N_r, N_t) logits of this block
                 m = S.amax(1, keepdim=True)                                   # (B, 1, N_t)
                 E = S.sub_(m).exp_()                                          # in place: exp(S - max) ≤ 1
                 Z = E.sum(1)                                                  # (B, N_t)
-                l = m[:, 0] + Z.log()                                         # the block's log-sum-exp
-                O_s = torch.bmm(Lr_s, E) / Z[:, None]                         # (B, D, N_t) normalised block output
-                new = torch.logaddexp(mu, l)
-                O = O * (mu - new).exp()[:, None] + O_s * (l - new).exp()[:, None]
+                lse_s = m[:, 0] + Z.log()                                         # the block's log-sum-exp
+                out_s = torch.bmm(Lr_s, E) / Z[:, None]                         # (B, D, N_t) normalised block output
+                new = torch.logaddexp(mu, lse_s)
+                out = out * (mu - new).exp()[:, None] + out_s * (lse_s - new).exp()[:, None]
                 mu = new
-                blocks.append(l)
+                blocks.append(lse_s)
         ctx.tau = tau
-        ctx.save_for_backward(F_r, F_t, L_r, lse_own, L_own, O, mu)
+        ctx.save_for_backward(F_r, F_t, L_r, lse_own, L_own, out, mu)
         B = F_r.shape[0]
-        step_lse = torch.stack(blocks, 1)                                     # (B, B, N_t), [i, s]: reference (i+s) mod B
+        # (B, B, N_t), [i, s]: reference (i+s) mod B
+        step_lse = torch.stack(blocks, 1)
         j = (torch.arange(B, device=F_r.device)[:, None] + torch.arange(B, device=F_r.device)) % B
         video_lse = torch.empty_like(step_lse).scatter_(1, j[..., None].expand_as(step_lse), step_lse)
         video_mass = (video_lse - mu[:, None]).exp()                          # (B_t, B_r, N_t)
         ctx.mark_non_differentiable(video_mass)
-        return O, mu, video_mass
+        return out, mu, video_mass
 
     @staticmethod
-    def backward(ctx, dO, dmu, _):
-        F_r, F_t, L_r, lse_own, L_own, O, mu = ctx.saved_tensors
+    def backward(ctx, d_out, dmu, _):
+        F_r, F_t, L_r, lse_own, L_own, out, mu = ctx.saved_tensors
         tau = ctx.tau
-        dO = torch.zeros_like(O) if dO is None else dO.to(O.dtype)
+        d_out = torch.zeros_like(out) if d_out is None else d_out.to(out.dtype)
         dmu = torch.zeros_like(mu) if dmu is None else dmu.to(mu.dtype)
         with torch.autocast(F_r.device.type, enabled=False):
             Ft_tau = F_t / tau
-            c = ((dO * O).sum(1) - dmu)[:, None]                              # (B, 1, N_t): Δ - μ̄
+            c = ((d_out * out).sum(1) - dmu)[:, None]                              # (B, 1, N_t): Δ - μ̄
             dF_r, dF_t, dL_r = torch.zeros_like(F_r), torch.zeros_like(F_t), torch.zeros_like(L_r)
             for s, Fr_s, Lr_s in _steps(F_r, L_r):
                 P = torch.bmm(Fr_s.transpose(1, 2), Ft_tau).sub_(mu[:, None]).exp_()   # (B, N_r, N_t) recomputed
-                dS = torch.bmm(Lr_s.transpose(1, 2), dO).sub_(c).mul_(P)     # (B, N_r, N_t) = P ⊙ (L_rᵀŌ - Δ + μ̄)
+                dS = torch.bmm(Lr_s.transpose(1, 2), d_out).sub_(c).mul_(P)     # (B, N_r, N_t) = P ⊙ (L_rᵀŌ - Δ + μ̄)
                 dF_r += torch.bmm(F_t, dS.transpose(1, 2)).roll(s, 0)         # (B, C, N_r), back to its own video
                 dF_t += torch.bmm(Fr_s, dS)                                   # (B, C, N_t)
-                dL_r += torch.bmm(dO, P.transpose(1, 2)).roll(s, 0)           # (B, D, N_r)
+                dL_r += torch.bmm(d_out, P.transpose(1, 2)).roll(s, 0)           # (B, D, N_r)
             w = (lse_own - mu).exp()                                          # (B, N_t) own-video mass
-            dL_own = dO * w[:, None]
-            dlse_own = w * ((dO * L_own).sum(1) - c[:, 0])
+            dL_own = d_out * w[:, None]
+            dlse_own = w * ((d_out * L_own).sum(1) - c[:, 0])
         return dF_r / tau, dF_t / tau, dL_r, dlse_own, dL_own, None
 
 # %% ../nbs/04_transforms.ipynb #95be766a
 def inter_transform(F_r, F_t, L_r, tau=1.0, intra: Intra | None = None):
-    "L̂_t^{inter}: each target (B, C, N_t) attends to the references of all B videos (B, C, N_r) -> `Inter`, O(B·N_r·N_t) memory."
+    """L̂_t^{inter}: each target (B, C, N_t) attends to the references of all B videos (B, C, N_r) -> `Inter`,
+    O(B·N_r·N_t) memory."""
     Fr, Ft, Lr, hw_t = _check_pair(F_r, F_t, L_r)
     if intra is None: intra = intra_transform(Fr, Ft, Lr, tau)
     B, D, N_t = Lr.shape[0], Lr.shape[1], Ft.shape[2]
     if intra.lse.shape != (B, N_t) or intra.L_hat.flatten(2).shape != (B, D, N_t):
         raise ValueError(f"`intra` must come from intra_transform on the same inputs: lse (B, N_t) = ({B}, {N_t}), "
-                         f"L_hat (B, D, N_t) = ({B}, {D}, {N_t}); got {tuple(intra.lse.shape)}, {tuple(intra.L_hat.shape)}")
+                         f"L_hat (B, D, N_t) = ({B}, {D}, {N_t}); got {tuple(intra.lse.shape)}, "
+                         f"{tuple(intra.L_hat.shape)}")
     dt = intra.S.dtype
-    L_hat, mu, video_mass = InterVideoStream.apply(Fr.to(dt), Ft.to(dt), Lr.to(dt), intra.lse, intra.L_hat.flatten(2), tau)
+    L_hat, mu, video_mass = InterVideoStream.apply(Fr.to(dt), Ft.to(dt), Lr.to(dt), intra.lse, intra.L_hat.flatten(2),
+                                                   tau)
     return Inter(unflatten_cells(L_hat, hw_t), (intra.lse - mu).exp(), mu, video_mass)
 
 # %% ../nbs/04_transforms.ipynb #fe069b5b

@@ -4,9 +4,13 @@
 
 # %% ../nbs/10_widgets.ipynb #ba957010
 from __future__ import annotations
-import base64, io, math
+
+import base64
+import io
+import math
 from pathlib import Path
 from typing import NamedTuple
+
 import anywidget
 import matplotlib
 import matplotlib.pyplot as plt
@@ -20,8 +24,17 @@ from PIL import Image
 import contrastcorr
 from .affinity import affinity, affinity_logits, patch_features
 from .checks import check_frames, check_tau
-from .data import (DavisDataset, lab_to_rgb, overlay_mask, read_frames, read_mask, rgb_to_lab,
-                               sample_davis_root, synthetic_pair_with_shift, unit_lab)
+from contrastcorr.data import (
+    DavisDataset,
+    lab_to_rgb,
+    overlay_mask,
+    read_frames,
+    read_mask,
+    rgb_to_lab,
+    sample_davis_root,
+    synthetic_pair_with_shift,
+    unit_lab,
+)
 from .encoder import Encoder
 from .metrics import jaccard
 from .propagation import encoder_from
@@ -67,14 +80,16 @@ def frame_features(frames, features='lab', stride=8):
     if isinstance(features, (str, Path)) or isinstance(features, nn.Module):
         features = encoder_from(RANDOM_ENCODER if features == 'random' else features)   # eval mode
     elif not callable(features):
-        raise TypeError(f"`features` must be 'lab', 'context', 'random', a checkpoint path, an nn.Module or a callable, got {type(features).__name__}")
+        raise TypeError("`features` must be 'lab', 'context', 'random', a checkpoint path, an nn.Module or a "
+                        f"callable, got {type(features).__name__}")
     p = next(features.parameters(), None) if isinstance(features, nn.Module) else None
     with torch.no_grad(): out = features(unit if p is None else unit.to(p.device))   # (B, C, h, w)
     return F.normalize(out.float(), dim=1).to(frames.device)
 
 # %% ../nbs/10_widgets.ipynb #1c44f76f
 class PixelAffinity(NamedTuple):
-    "One query cell against a key frame; positions are (y, x) in continuous pixel units (pixel (i, j) covers [i, i+1)×[j, j+1))."
+    """One query cell against a key frame; positions are (y, x) in continuous pixel units (pixel (i, j) covers [i,
+    i+1)×[j, j+1))."""
     heat: torch.Tensor          # (h, w) weights over the key frame's cells, summing to 1
     soft_argmax: tuple          # (y, x) px: expected position under `heat`
     peak: tuple                 # (y, x) px: centre of the heaviest key cell
@@ -86,19 +101,25 @@ class PixelAffinity(NamedTuple):
 def _cell_index(cell, h, w, name='cell'):
     "(row, col) of an h×w grid -> flat index, with a clear error."
     r, c = (int(v) for v in cell)
-    if not (0 <= r < h and 0 <= c < w): raise ValueError(f"`{name}` must be (row, col) inside the {h}×{w} cell grid, got {tuple(cell)}")
+    if not (0 <= r < h and 0 <= c < w):
+        raise ValueError(f"`{name}` must be (row, col) inside the {h}×{w} cell grid, got {tuple(cell)}")
     return r * w + c
 
 def pixel_affinity(F_q, F_k, cell, tau=0.01, k=0, lab_q=None, lab_k=None, stride=8) -> PixelAffinity:
-    "Column `cell` of A_{k→q}: softmax over key cells of F_kᵀF_q(cell)/τ, kept to the top `k` (0 = all); F_q, F_k (C, h, w)."
+    """Column `cell` of A_{k→q}: softmax over key cells of F_kᵀF_q(cell)/τ, kept to the top `k` (0 = all); F_q, F_k (C,
+    h, w)."""
     for x, n in ((F_q, 'F_q'), (F_k, 'F_k')):
-        if not isinstance(x, torch.Tensor) or x.ndim != 3: raise ValueError(f"`{n}` must be a (C, h, w) tensor, got {getattr(x, 'shape', type(x))}")
-    if F_q.shape[0] != F_k.shape[0]: raise ValueError(f"`F_q` {tuple(F_q.shape)} and `F_k` {tuple(F_k.shape)} must have the same channels C")
+        if not isinstance(x, torch.Tensor) or x.ndim != 3:
+            raise ValueError(f"`{n}` must be a (C, h, w) tensor, got {getattr(x, 'shape', type(x))}")
+    if F_q.shape[0] != F_k.shape[0]:
+        raise ValueError(f"`F_q` {tuple(F_q.shape)} and `F_k` {tuple(F_k.shape)} must have the same channels C")
     h, w = F_k.shape[1:]
     N = h * w
-    if not (isinstance(k, int) and 0 <= k <= N): raise ValueError(f"`k` must be an int in [0, {N}] (0 = all cells), got {k!r}")
+    if not (isinstance(k, int) and 0 <= k <= N):
+        raise ValueError(f"`k` must be an int in [0, {N}] (0 = all cells), got {k!r}")
     i = _cell_index(cell, *F_q.shape[1:])
-    S = affinity_logits(F_k.flatten(1)[None], F_q.flatten(1)[None, :, i:i + 1], tau)[0, :, 0]   # (N_k,) logits F_kᵀF_q(i)/τ
+    # (N_k,) logits F_kᵀF_q(i)/τ
+    S = affinity_logits(F_k.flatten(1)[None], F_q.flatten(1)[None, :, i:i + 1], tau)[0, :, 0]
     if k and k < N:                                                             # CRW's top-k: the rest get -inf
         val, idx = S.topk(k)
         S = torch.full_like(S, float('-inf')).scatter(0, idx, val)
@@ -115,7 +136,8 @@ def pixel_affinity(F_q, F_k, cell, tau=0.01, k=0, lab_q=None, lab_k=None, stride
 
 # %% ../nbs/10_widgets.ipynb #f6f45e33
 def peak_accuracy(F_q, F_k, shift, tau=0.01, stride=8):
-    "Fraction of query cells whose heat-map peak is within one cell of the true match, for a pair related by `shift` (dx, dy) px."
+    """Fraction of query cells whose heat-map peak is within one cell of the true match, for a pair related by `shift`
+    (dx, dy) px."""
     h, w = F_q.shape[1:]
     hits = []
     for r in range(h):
@@ -134,7 +156,8 @@ def plot_heat(ax, frame, heat, title='', marks=None, stride=8):
     ax.set_facecolor('black')                                                # dim the frame so the heat-map stands out
     ax.imshow(frame.permute(1, 2, 0).cpu().numpy(), extent=(0, W, H, 0), alpha=0.6 if heat.any() else 1.0)
     ax.imshow(heat_rgba(heat), extent=(0, w * stride, h * stride, 0), interpolation='nearest')
-    for key, style in (('peak', dict(marker='s', mfc='none', mec='w', ms=9)), ('soft_argmax', dict(marker='o', mfc='none', mec='c', ms=12, mew=2)),
+    for key, style in (('peak', dict(marker='s', mfc='none', mec='w', ms=9)),
+                       ('soft_argmax', dict(marker='o', mfc='none', mec='c', ms=12, mew=2)),
                        ('click', dict(marker='+', c='c', ms=12, mew=2))):
         if marks and key in marks: ax.plot(marks[key][1], marks[key][0], ls='none', **style)
     ax.set(title=title, xlim=(0, W), ylim=(H, 0), xlabel='x (px)', ylabel='y (px)')
@@ -354,7 +377,8 @@ class AffinityExplorer(_ExplorerChecks):
 
 # %% ../nbs/10_widgets.ipynb #4fad47aa
 def shifted_batch(n=4, size=(96, 128), max_shift=12, seed=0):
-    "`n` textured frame pairs, each translated by a random integer shift: (frames_r, frames_t) uint8 (n, 3, H, W), shifts (n, 2) (dx, dy) px."
+    """`n` textured frame pairs, each translated by a random integer shift: (frames_r, frames_t) uint8 (n, 3, H, W),
+    shifts (n, 2) (dx, dy) px."""
     g = torch.Generator().manual_seed(seed)
     shifts = torch.randint(-max_shift, max_shift + 1, (n, 2), generator=g)  # (n, 2)
     pairs = [synthetic_pair_with_shift(size, tuple(s.tolist()), seed=seed + i) for i, s in enumerate(shifts)]
@@ -425,16 +449,19 @@ class _TrackingDisplay(_TrackingTraits):
     def _show(self):
         "Publish the current video's frames, boxes and masses."
         i, s, tr = self.index, 8, self.tracks
-        xyxy = lambda b: [float(b[0] - b[2] / 2) * s, float(b[1] - b[3] / 2) * s, float(b[0] + b[2] / 2) * s, float(b[1] + b[3] / 2) * s]
+        xyxy = lambda b: [float(b[0] - b[2] / 2) * s, float(b[1] - b[3] / 2) * s, float(b[0] + b[2] / 2) * s,
+                          float(b[1] + b[3] / 2) * s]
         out = (int(tr.ref_boxes[i, 3]) * s * 2, int(tr.ref_boxes[i, 2]) * s * 2)
-        patch = lambda fr, box: crop(fr[i:i + 1].float(), box[i:i + 1] * s, out)[0].round().clamp(0, 255).to(torch.uint8)
+        patch = lambda fr, box: crop(fr[i:i + 1].float(), box[i:i + 1] * s,
+                                     out)[0].round().clamp(0, 255).to(torch.uint8)
         with self.hold_sync():
             self.ref_src = self._src('ref', i, lambda: self.frames_r[i])
             self.tgt_src = self._src('tgt', i, lambda: self.frames_t[i])
             self.ref_patch_src = self._src('ref_patch', i, lambda: patch(self.frames_r, tr.ref_boxes))
             self.tgt_patch_src = self._src('tgt_patch', i, lambda: patch(self.frames_t, tr.boxes))
             self.ref_box, self.track_box = xyxy(tr.ref_boxes[i]), xyxy(tr.boxes[i])
-            self.true_box = [] if self.true_boxes is None else xyxy(torch.as_tensor(self.true_boxes, dtype=torch.float32)[i])
+            true = self.true_boxes
+            self.true_box = [] if true is None else xyxy(torch.as_tensor(true, dtype=torch.float32)[i])
             self.points = (tr.coords[i] * s).tolist()
             self.centre = (tr.boxes[i, :2] * s).tolist()
             self.scale = (tr.boxes[i, 2:] / tr.ref_boxes[i, 2:]).tolist()
@@ -452,10 +479,12 @@ class _TrackingFigure(_TrackingDisplay):
             cx, cy, w, h = (float(v) * s for v in b)
             ax.add_patch(plt.Rectangle((cx - w / 2, cy - h / 2), w, h, fill=False, **kw))
         for i in range(B):
-            axs[0, i].imshow(self.frames_r[i].permute(1, 2, 0).numpy()); box(axs[0, i], tr.ref_boxes[i], ec='#4caf50', lw=2)
+            axs[0, i].imshow(self.frames_r[i].permute(1, 2, 0).numpy()); box(axs[0, i], tr.ref_boxes[i], ec='#4caf50',
+                                                                             lw=2)
             axs[1, i].imshow(self.frames_t[i].permute(1, 2, 0).numpy()); box(axs[1, i], tr.boxes[i], ec='#ff9800', lw=2)
             axs[1, i].plot(*(tr.coords[i] * s).T.numpy(), '.', c='#ff9800', ms=3)
-            if self.true_boxes is not None: box(axs[1, i], torch.as_tensor(self.true_boxes, dtype=torch.float32)[i], ec='w', lw=1.2, ls='--')
+            if self.true_boxes is not None:
+                box(axs[1, i], torch.as_tensor(self.true_boxes, dtype=torch.float32)[i], ec='w', lw=1.2, ls='--')
             sw, sh = (tr.boxes[i, 2:] / tr.ref_boxes[i, 2:]).tolist()
             axs[0, i].set(title=f"video {i}: reference patch", xlabel='x (px)', ylabel='y (px)')
             axs[1, i].set(title=f"tracked: scale {sw:.2f}×{sh:.2f}", xlabel='x (px)', ylabel='y (px)')
@@ -465,9 +494,11 @@ class _TrackingFigure(_TrackingDisplay):
         axs[0, B].set(title='affinity mass per video', xlabel='video', ylabel='mass', ylim=(0, 1), xticks=range(B))
         axs[0, B].legend(fontsize=8, loc='lower right')
         im = axs[1, B].imshow(tr.mass.numpy(), vmin=0, vmax=1, cmap='Greens')
-        axs[1, B].set(title='mass [target i, reference j]', xlabel='reference video j', ylabel='target video i', xticks=range(B), yticks=range(B))
+        axs[1, B].set(title='mass [target i, reference j]', xlabel='reference video j', ylabel='target video i',
+                      xticks=range(B), yticks=range(B))
         fig.colorbar(im, ax=axs[1, B], shrink=0.8)
-        fig.suptitle(f"{self.title or 'Tracking viewer'}: τ = {self.tau:g}; green = reference patch, orange = tracked, dashed = truth")
+        fig.suptitle(f"{self.title or 'Tracking viewer'}: τ = {self.tau:g}; green = reference patch, orange = tracked, "
+                     "dashed = truth")
         return fig
 
 # %% ../nbs/10_widgets.ipynb #1d6c8cb3
@@ -511,7 +542,8 @@ class TrackingViewer(_TrackingFigure):
         B = len(frames_r)
         if boxes is None:
             boxes = _viewer_boxes(B, H // 8, W // 8, patch_size, margin, seed)
-            if shifts is not None and true_boxes is None: true_boxes = torch.cat([boxes[:, :2] + shifts / 8, boxes[:, 2:]], 1)
+            if shifts is not None and true_boxes is None:
+                true_boxes = torch.cat([boxes[:, :2] + shifts / 8, boxes[:, 2:]], 1)
         self.boxes, self.true_boxes = _check_viewer_boxes(boxes, true_boxes, B)
         self.use_scale = scale
         self.F_r, self.F_t = frame_features(self.frames_r, features), frame_features(self.frames_t, features)
@@ -530,10 +562,12 @@ class TrackingViewer(_TrackingFigure):
 
 # %% ../nbs/10_widgets.ipynb #aaa96fff
 def frame_jaccard(pred, gt) -> torch.Tensor:
-    "J per frame (T,): mean over the ground truth's object ids of IoU(pred == k, gt == k), void (255) excluded; 1 if no objects."
+    """J per frame (T,): mean over the ground truth's object ids of IoU(pred == k, gt == k), void (255) excluded; 1 if
+    no objects."""
     pred, gt = torch.as_tensor(pred), torch.as_tensor(gt)
     if pred.ndim != 3 or pred.shape != gt.shape:
-        raise ValueError(f"`pred` and `gt` must be id masks of the same shape (T, H, W), got {tuple(pred.shape)} and {tuple(gt.shape)}")
+        raise ValueError(f"`pred` and `gt` must be id masks of the same shape (T, H, W), got {tuple(pred.shape)} and "
+                         f"{tuple(gt.shape)}")
     ids = [int(k) for k in gt.unique() if 0 < k < 255]
     void = gt == 255
     if not ids: return torch.ones(len(gt), dtype=torch.float64)
@@ -554,8 +588,10 @@ def _display_resize(frames, masks, short):
     H, W = frames.shape[-2:]
     if short is None or min(H, W) <= short: return frames, masks
     size = (round(H * short / min(H, W)), round(W * short / min(H, W)))
-    frames = F.interpolate(frames.float(), size=size, mode='bilinear', antialias=True, align_corners=False).round().to(torch.uint8)
-    masks = [None if m is None else F.interpolate(m[:, None].float(), size=size, mode='nearest')[:, 0].to(torch.uint8) for m in masks]
+    frames = F.interpolate(frames.float(), size=size, mode='bilinear', antialias=True,
+                           align_corners=False).round().to(torch.uint8)
+    masks = [None if m is None else F.interpolate(m[:, None].float(), size=size,
+                                                  mode='nearest')[:, 0].to(torch.uint8) for m in masks]
     return frames, masks
 
 def _check_id_masks(m, name, shape):
@@ -633,10 +669,12 @@ class PropagationPlayer(_PlayerDisplay):
         fig, axs = plt.subplots(1, len(ts) + 1, figsize=figsize or (2.7 * (len(ts) + 1), 2.1), constrained_layout=True)
         for ax, t in zip(axs, ts):
             ax.imshow(overlay_mask(self.frames_disp[t], self.masks_disp[t], self.alpha).permute(1, 2, 0).numpy())
-            ax.set(title=f"frame {t}" + ('' if self.J is None else f": J = {self.J[t]:.3f}"), xlabel='x (px)', ylabel='y (px)')
+            ax.set(title=f"frame {t}" + ('' if self.J is None else f": J = {self.J[t]:.3f}"), xlabel='x (px)',
+                   ylabel='y (px)')
         ax = axs[-1]
         if self.J is not None:
-            ax.plot(self.J.numpy(), '.-'); ax.axhline(float(self.J.mean()), ls='--', c='gray', label=f"mean {float(self.J.mean()):.3f}")
+            ax.plot(self.J.numpy(), '.-'); ax.axhline(float(self.J.mean()), ls='--', c='gray',
+                                                      label=f"mean {float(self.J.mean()):.3f}")
             ax.legend(fontsize=8)
         ax.set(title='J per frame', xlabel='frame', ylabel='J (IoU)',
                ylim=(0, 1.02) if self.J is None else (max(0, float(self.J.min()) - 0.1), 1.01))
