@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from types import SimpleNamespace
 
 import numpy as np
 import torch
@@ -140,16 +141,23 @@ def _topk_grouped(S, k):
     val, j = S.reshape(-1)[at.flatten(2)].topk(k, dim=-1)                              # (B, m, k)
     return val, (g * n + c).flatten(2).gather(2, j)
 
-# %% ../nbs/01_affinity.ipynb #26bd7f00
 def _tile_size(B, Tg, Tw, N, R, max_elems, largest=12):
     "Largest square tile side a <= `largest` whose logits B·a²·(Tw·(a+2R)² + Tg·N) fit in `max_elems` (at least 1)."
     for a in range(largest, 0, -1):
         if B * a * a * (Tw * (a + 2 * R) ** 2 + Tg * N) <= max_elems: return a
     return 1
 
-def _propagate_windowed(F_t, F_r, L_r, tau, topk, radius, win, softmax_over, max_elems, dtype=None):
-    """`propagate_labels` with a window, by a×a target tiles: a windowed frame only contributes its (a+2R)² cells around
-    the tile."""
+def _region_geometry(a, R, radius, device):
+    "Rows rp, cols rq (K1²,) of a tile's (a+2R)² reference region, and `near` (K1², m): region cells within `radius`."
+    ar, ak = torch.arange(a, device=device), torch.arange(a + 2 * R, device=device)
+    # (m, 1); tile cell (i, j) is at (i+R, j+R)
+    ti, tj = [v.reshape(-1, 1) for v in torch.meshgrid(ar, ar, indexing='ij')]
+    rp, rq = [v.flatten() for v in torch.meshgrid(ak, ak, indexing='ij')]         # (K1²,)
+    return rp, rq, ((ti + R - rp) ** 2 + (tj + R - rq) ** 2 <= radius ** 2).T     # near (K1², m)
+
+# %% ../nbs/01_affinity.ipynb #d3a75745
+def _window_plan(F_t, F_r, L_r, tau, topk, radius, win, softmax_over, max_elems, dtype):
+    "What every tile of `_propagate_windowed` shares: sizes, channels-last features and labels, geometry."
     B, C, T, h, w = F_r.shape
     D, R, N, dev, ex = L_r.shape[1], int(radius), h * w, F_t.device, F_t.dtype
     # frames matched everywhere (CRW: the first)
@@ -159,13 +167,12 @@ def _propagate_windowed(F_t, F_r, L_r, tau, topk, radius, win, softmax_over, max
     low = topk is not None and softmax_over == 'topk' and dtype not in (None, ex)   # choose in `dtype`, weigh exactly
     mm = dtype if low else ex                                                 # dtype of the big matrix products
     a = _tile_size(B, Tg, Tw, N, R, max_elems)
-    # side of a tile's reference region; cells per tile
-    K1, m = a + 2 * R, a * a
+    K1, m = a + 2 * R, a * a                                                  # side of a tile's reference region; cells
     hp, wp = -(-h // a) * a, -(-w // a) * a                                   # target grid padded to whole tiles
     Ft = F.pad(F_t / tau, (0, wp - w, 0, hp - h)).permute(0, 2, 3, 1).contiguous()   # (B, hp, wp, C), 1/τ folded in
     Fr = F_r.permute(0, 2, 3, 4, 1).contiguous().view(B, T * N, C)           # (B, T·N, C): free if F_r is channels-last
     Lr = L_r.permute(0, 2, 3, 4, 1).contiguous().view(B, T * N, D)           # (B, T·N, D)
-    # windowed frames, channels last, zero border:
+    # windowed frames, channels last, zero border
     Fw = Fr.new_zeros(B, Tw, hp + 2 * R, wp + 2 * R, C, dtype=mm)
     for i, t in enumerate(w_idx):
         Fw[:, i, R:R + h, R:R + w] = Fr.view(B, T, h, w, C)[:, t]   # a region row is K1·C numbers
@@ -173,73 +180,90 @@ def _propagate_windowed(F_t, F_r, L_r, tau, topk, radius, win, softmax_over, max
     bound = Fr.norm(dim=-1).amax(1) if low else None
     frame = torch.tensor(w_idx, device=dev)                                   # windowed frame -> its index in F_r
     inside = F.pad(torch.ones(h, w, dtype=torch.bool, device=dev), (R, R + wp - w, R, R + hp - h))   # (hp+2R, wp+2R)
+    g_rows = Fg = G = None
     if Tg:
         g_rows = (torch.tensor(g_idx, device=dev)[:, None] * N + torch.arange(N, device=dev)).flatten()   # (Tg·N,)
         Fg = Fr[:, g_rows].to(mm)                                             # (B, Tg·N, C)
-        # groups for top-k
+        # top-k groups
         G = next((g for g in (10, 8, 6, 5, 4, 3, 2) if Tg * N % g == 0 and Tg * N // g > 2 * (topk or 0)), 1)
-    # tile cell (i, j) sits at (i+R, j+R) of its reference region; region cell (p, q) is allowed within radius
-    ar, ak = torch.arange(a, device=dev), torch.arange(K1, device=dev)
-    ti, tj = [v.reshape(-1, 1) for v in torch.meshgrid(ar, ar, indexing='ij')]   # (m, 1)
-    rp, rq = [v.flatten() for v in torch.meshgrid(ak, ak, indexing='ij')]         # (K1²,)
-    near = ((ti + R - rp) ** 2 + (tj + R - rq) ** 2 <= radius ** 2).T             # (K1², m)
+    rp, rq, near = _region_geometry(a, R, radius, dev)
     # in low precision: 2k candidates, then exact
     kk = None if topk is None else (2 * topk if low else topk)
-    def buffers():   # one tile's windowed logits (reference, target) and its reference region
-        return Fr.new_empty(B, Tw, K1 * K1, m, dtype=mm), Fr.new_empty(B, Tw, K1, K1, C, dtype=mm)
-    S_w, reg = buffers()
-    # autograd: no reuse across tiles
-    fresh = torch.is_grad_enabled() and any(x.requires_grad for x in (F_t, F_r, L_r))
-    out = F_t.new_zeros(B, D, hp, wp)
-    for y in range(0, hp, a):
-        for x in range(0, wp, a):
-            if fresh: S_w, reg = buffers()
-            A = Ft[:, y:y + a, x:x + a].reshape(B, m, C)                      # (B, m, C) targets
-            At = A.to(mm).transpose(1, 2).contiguous()                        # (B, C, m)
-            allowed = near & inside[y:y + K1, x:x + K1].reshape(-1, 1)        # (K1², m)
-            # start value of the products: -inf outside the window, else 0, or in low precision minus an upper bound of
-            # each target's logits (Cauchy-Schwarz), so the best logits land near 0 where bfloat16 is most precise
-            top = (A.norm(dim=-1) * bound[:, None]) if low else A.new_zeros(B, m)   # (B, m)
-            start = (-top).to(mm)[:, None, None, :]                           # (B, 1, 1, m)
-            S_w.copy_(start.masked_fill(~allowed, float('-inf')))
-            reg.copy_(Fw[:, :, y:y + K1, x:x + K1])
-            S_w.view(B, Tw * K1 * K1, m).baddbmm_(reg.view(B, Tw * K1 * K1, C), At)
-            if Tg: S_g = start[:, 0].expand(B, Tg * N, m).baddbmm(Fg, At) if low else torch.bmm(Fg, At)   # (B, Tg·N, m)
-            def rows(t, c):   # region cell c of windowed frame t -> its row in Fr (padding clamped: it is -inf anyway)
-                yy, xx = (y + rp[c] - R).clamp(0, h - 1), (x + rq[c] - R).clamp(0, w - 1)
-                return frame[t] * N + yy * w + xx
-            if topk is None or softmax_over == 'all':   # log of the softmax denominator over every allowed position
-                lse = S_w.logsumexp((1, 2))                                   # (B, m)
-                if Tg: lse = torch.logaddexp(lse, S_g.logsumexp(1))
-            if topk is None:
-                n_w = torch.arange(Tw * K1 * K1, device=dev)
-                W = (S_w - lse[:, None, None]).exp().view(B, -1, m)           # (B, Tw·K1², m)
-                res = torch.einsum('bnd,bnm->bdm', _take(Lr, rows(n_w // (K1 * K1), n_w % (K1 * K1)).expand(B, -1)), W)
-                if Tg: res = res + torch.einsum('bnd,bnm->bdm', Lr[:, g_rows], (S_g - lse[:, None]).exp())
-            else:   # the k best overall are among the k best of each part
-                val, j = _topk_grouped(S_w, min(kk, Tw * K1 * K1))           # (B, m, kk), j = t·K1² + c
-                vals, pos = [val.to(ex)], [rows(j // (K1 * K1), j % (K1 * K1))]
-                if Tg:
-                    val, j = _topk_grouped(S_g.view(B, G, -1, m), min(kk, Tg * N))
-                    vals.append(val.to(ex)); pos.append(g_rows[j])
-                val, pos = torch.cat(vals, -1), torch.cat(pos, -1)            # (B, m, ≤2kk)
-                if low:   # the kk best in `dtype`, then their exact logits (masked positions stay -inf)
-                    val, i = val.topk(min(kk, val.shape[-1]), dim=-1)
-                    pos = pos.gather(2, i)
-                    val = torch.where(torch.isinf(val), val, torch.einsum('bmc,bmkc->bmk', A, _take(Fr, pos)))
-                val, i = val.topk(min(topk, val.shape[-1]), dim=-1)           # (B, m, k)
-                wgt = val.softmax(-1) if softmax_over == 'topk' else (val - lse[..., None]).exp()
-                res = torch.einsum('bmkd,bmk->bdm', _take(Lr, pos.gather(2, i)), wgt)
-            out[:, :, y:y + a, x:x + a] = res.view(B, D, a, a)
-    return out[:, :, :h, :w]
+    fresh = torch.is_grad_enabled() and any(x.requires_grad for x in (F_t, F_r, L_r))   # autograd: no buffer reuse
+    return SimpleNamespace(**locals())
 
-# %% ../nbs/01_affinity.ipynb #473c71a1
-def propagate_labels(F_t, F_r, L_r, tau=1.0, topk=None, radius=None, window=None, mutual=False,
-                     softmax_over='topk', max_elems=2**25, dtype=None):
-    "Memory-safe L̂_t from T reference frames: F_t (B,C,h,w), F_r (B,C,T,h,w), L_r (B,D,T,h,w) -> (B,D,h,w)."
-    _check_refs(F_t, F_r, L_r); check_tau(tau)
-    B, C, T, h, w = F_r.shape
-    N, D = h * w, L_r.shape[1]
+# %% ../nbs/01_affinity.ipynb #d09e0c51
+def _tile_buffers(p):
+    "One tile's windowed logits (B, Tw, K1², m) and reference region (B, Tw, K1, K1, C), in the products' dtype."
+    return (p.Fr.new_empty(p.B, p.Tw, p.K1 * p.K1, p.m, dtype=p.mm),
+            p.Fr.new_empty(p.B, p.Tw, p.K1, p.K1, p.C, dtype=p.mm))
+
+def _tile_logits(p, y, x, S_w, reg):
+    "Logits of the tile at (y, x): windowed ones into S_w (in place), full-frame S_g (B, Tg·N, m) or None; targets A."
+    B, m, K1, KK = p.B, p.m, p.K1, p.K1 * p.K1
+    A = p.Ft[:, y:y + p.a, x:x + p.a].reshape(B, m, p.C)                      # (B, m, C) targets
+    At = A.to(p.mm).transpose(1, 2).contiguous()                              # (B, C, m)
+    allowed = p.near & p.inside[y:y + K1, x:x + K1].reshape(-1, 1)            # (K1², m)
+    # start value of the products: -inf outside the window, else 0, or in low precision minus an upper bound of each
+    # target's logits (Cauchy-Schwarz), so the best logits land near 0 where bfloat16 is most precise
+    top = (A.norm(dim=-1) * p.bound[:, None]) if p.low else A.new_zeros(B, m)   # (B, m)
+    start = (-top).to(p.mm)[:, None, None, :]                                 # (B, 1, 1, m)
+    S_w.copy_(start.masked_fill(~allowed, float('-inf')))
+    reg.copy_(p.Fw[:, :, y:y + K1, x:x + K1])
+    S_w.view(B, p.Tw * KK, m).baddbmm_(reg.view(B, p.Tw * KK, p.C), At)
+    if not p.Tg: return A, None
+    S_g = start[:, 0].expand(B, p.Tg * p.N, m).baddbmm(p.Fg, At) if p.low else torch.bmm(p.Fg, At)   # (B, Tg·N, m)
+    return A, S_g
+
+def _tile_rows(p, y, x, t, c):
+    "Row in Fr of region cell c of windowed frame t, for the tile at (y, x) (padding clamped: it is -inf anyway)."
+    yy, xx = (y + p.rp[c] - p.R).clamp(0, p.h - 1), (x + p.rq[c] - p.R).clamp(0, p.w - 1)
+    return p.frame[t] * p.N + yy * p.w + xx
+
+# %% ../nbs/01_affinity.ipynb #ffe4979f
+def _tile_labels(p, y, x, A, S_w, S_g):
+    "Labels (B, D, m) of the tile at (y, x) from its logits: over every allowed position, or over the top k."
+    B, m, KK, ex = p.B, p.m, p.K1 * p.K1, p.ex
+    if p.topk is None or p.softmax_over == 'all':   # log of the softmax denominator over every allowed position
+        lse = S_w.logsumexp((1, 2))                                           # (B, m)
+        if p.Tg: lse = torch.logaddexp(lse, S_g.logsumexp(1))
+    if p.topk is None:
+        n_w = torch.arange(p.Tw * KK, device=p.dev)
+        W = (S_w - lse[:, None, None]).exp().view(B, -1, m)                   # (B, Tw·K1², m)
+        res = torch.einsum('bnd,bnm->bdm', _take(p.Lr, _tile_rows(p, y, x, n_w // KK, n_w % KK).expand(B, -1)), W)
+        if p.Tg: res = res + torch.einsum('bnd,bnm->bdm', p.Lr[:, p.g_rows], (S_g - lse[:, None]).exp())
+        return res
+    val, j = _topk_grouped(S_w, min(p.kk, p.Tw * KK))                        # (B, m, kk), j = t·K1² + c
+    vals, pos = [val.to(ex)], [_tile_rows(p, y, x, j // KK, j % KK)]
+    if p.Tg:   # the k best overall are among the k best of each part
+        val, j = _topk_grouped(S_g.view(B, p.G, -1, m), min(p.kk, p.Tg * p.N))
+        vals.append(val.to(ex)); pos.append(p.g_rows[j])
+    val, pos = torch.cat(vals, -1), torch.cat(pos, -1)                        # (B, m, ≤2kk)
+    if p.low:   # the kk best in `dtype`, then their exact logits (masked positions stay -inf)
+        val, i = val.topk(min(p.kk, val.shape[-1]), dim=-1)
+        pos = pos.gather(2, i)
+        val = torch.where(torch.isinf(val), val, torch.einsum('bmc,bmkc->bmk', A, _take(p.Fr, pos)))
+    val, i = val.topk(min(p.topk, val.shape[-1]), dim=-1)                     # (B, m, k)
+    wgt = val.softmax(-1) if p.softmax_over == 'topk' else (val - lse[..., None]).exp()
+    return torch.einsum('bmkd,bmk->bdm', _take(p.Lr, pos.gather(2, i)), wgt)
+
+# %% ../nbs/01_affinity.ipynb #4b10a6b2
+def _propagate_windowed(F_t, F_r, L_r, tau, topk, radius, win, softmax_over, max_elems, dtype=None):
+    """`propagate_labels` with a window, by a×a target tiles: a windowed frame only contributes its (a+2R)² cells around
+    the tile."""
+    p = _window_plan(F_t, F_r, L_r, tau, topk, radius, win, softmax_over, max_elems, dtype)
+    S_w, reg = _tile_buffers(p)
+    out = F_t.new_zeros(p.B, p.D, p.hp, p.wp)
+    for y in range(0, p.hp, p.a):
+        for x in range(0, p.wp, p.a):
+            if p.fresh: S_w, reg = _tile_buffers(p)
+            A, S_g = _tile_logits(p, y, x, S_w, reg)
+            out[:, :, y:y + p.a, x:x + p.a] = _tile_labels(p, y, x, A, S_w, S_g).view(p.B, p.D, p.a, p.a)
+    return out[:, :, :p.h, :p.w]
+
+# %% ../nbs/01_affinity.ipynb #59a584b6
+def _check_propagate_args(T, N, topk, softmax_over, window, radius, dtype):
+    "Raise on a bad option of `propagate_labels` (T reference frames of N cells each)."
     if topk is not None and not 0 < topk <= T * N:
         raise ValueError(f"`topk` must be in [1, T·h·w = {T * N}], got {topk}")
     if softmax_over not in ('topk', 'all'):
@@ -249,59 +273,82 @@ def propagate_labels(F_t, F_r, L_r, tau=1.0, topk=None, radius=None, window=None
     if radius is not None and radius < 0: raise ValueError(f"`radius` must be >= 0 feature cells, got {radius}")
     if dtype is not None and not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
         raise TypeError(f"`dtype` must be None or a floating torch.dtype such as torch.bfloat16, got {dtype!r}")
+
+def _mutual_block(S, rowmax, T, N, den_buf=None):
+    """Mutual matching of one block of logits S (B, m, T·N), given each reference position's best target `rowmax`
+    (B, T·N): S³ / (rowmax·colmax); in place, the denominator in `den_buf`, when a buffer is given."""
+    B, m = S.shape[:2]
+    colmax = S.view(B, m, T, N).amax(3, keepdim=True)                       # (B, m, T, 1)
+    if den_buf is None:
+        return (S.view(B, m, T, N) ** 3 / (rowmax.view(B, 1, T, N) * colmax).clamp_min(1e-12)).view(B, m, T * N)
+    den = torch.mul(rowmax.view(B, 1, T, N), colmax, out=den_buf[:B * m * T * N].view(B, m, T, N))
+    return S.view(B, m, T, N).pow_(3).div_(den.clamp_min_(1e-12)).view(B, m, T * N)
+
+# %% ../nbs/01_affinity.ipynb #9773dd89
+def _bounded_products(Ft, Fr, dtype):
+    """Inputs of low-precision logits: Ft (B, N, C), Fr (B, C, T·N) in `dtype`, Fr's rows (B, T·N, C) for exact
+    rescoring, and an upper bound of each target's logits (B, N, 1), subtracted so the best land near 0 (see
+    `_tile_logits`)."""
+    top = (Ft.norm(dim=-1) * Fr.norm(dim=1).amax(1, keepdim=True)).to(dtype)[..., None]   # (B, N, 1)
+    return Ft.to(dtype), Fr.to(dtype), Fr.transpose(1, 2).contiguous(), top
+
+def _topk_rescored(S, Ft_block, Fr_rows, topk, tau):
+    "The 2k best low-precision logits of S (B, m, T·N), rescored exactly from the features, then the k best: val, idx."
+    val, idx = S.topk(min(2 * topk, S.shape[-1]), dim=-1)
+    exact = torch.einsum('bmc,bmkc->bmk', Ft_block, _take(Fr_rows, idx)) / tau
+    val, j = torch.where(torch.isinf(val), val.to(Ft_block.dtype), exact).topk(topk, dim=-1)
+    return val, idx.gather(2, j)
+
+def _topk_labels(S, val, idx, Lr, softmax_over, inplace):
+    """Labels (B, D, m) from the kept logits val and positions idx (B, m, k) of a block S (B, m, T·N). CRW: softmax
+    over the k kept logits; official ContrastCorr: softmax over all, the k weights kept unrenormalised."""
+    B, m, k = val.shape
+    if softmax_over == 'topk': wgt = val.softmax(-1)
+    else:   # log-sum-exp over every position; S is not needed afterwards, so it can be overwritten
+        top1 = S.amax(-1, keepdim=True).clamp_min(torch.finfo(S.dtype).min)       # (B, m, 1), finite
+        lse = (S.sub_(top1).exp_() if inplace else (S - top1).exp()).sum(-1, keepdim=True).log() + top1
+        wgt = (val - lse).exp()
+    L_k = Lr.gather(2, idx.reshape(B, 1, -1).expand(B, Lr.shape[1], -1)).view(B, -1, m, k)   # (B, D, m, k)
+    return (L_k * wgt.unsqueeze(1)).sum(-1)                                   # (B, D, m)
+
+# %% ../nbs/01_affinity.ipynb #d3f3b52e
+def propagate_labels(F_t, F_r, L_r, tau=1.0, topk=None, radius=None, window=None, mutual=False,
+                     softmax_over='topk', max_elems=2**25, dtype=None):
+    "Memory-safe L̂_t from T reference frames: F_t (B,C,h,w), F_r (B,C,T,h,w), L_r (B,D,T,h,w) -> (B,D,h,w)."
+    _check_refs(F_t, F_r, L_r); check_tau(tau)
+    B, C, T, h, w = F_r.shape
+    N, D = h * w, L_r.shape[1]
+    _check_propagate_args(T, N, topk, softmax_over, window, radius, dtype)
     if radius is not None and not mutual and (window is None or any(window)):   # only logits inside the window
         win = [True] * T if window is None else [bool(v) for v in window]
         return _propagate_windowed(F_t, F_r, L_r, tau, topk, radius, win, softmax_over, max_elems, dtype)
     # Target-major layout: each block of logits is (B, m, T·N), so softmax and top-k run over the contiguous last dim.
     Fr, Ft, Lr = F_r.flatten(2), F_t.flatten(2).transpose(1, 2), L_r.flatten(2)   # (B,C,T·N), (B,N,C), (B,D,T·N)
     low = topk is not None and softmax_over == 'topk' and not mutual and dtype not in (None, F_t.dtype)
-    # products in `dtype` minus an upper bound per target (see `_propagate_windowed`), rows for exact rescoring
-    if low:
-        Fr_mm, Ft_mm, Fr_rows = Fr.to(dtype), Ft.to(dtype), Fr.transpose(1, 2).contiguous()   # Fr_rows (B, T·N, C)
-        top = (Ft.norm(dim=-1) * Fr.norm(dim=1).amax(1, keepdim=True)).to(dtype)[..., None]   # (B, N, 1)
+    if low: Ft_mm, Fr_mm, Fr_rows, top = _bounded_products(Ft, Fr, dtype)
     chunk = max(1, min(N, max_elems // max(1, B * T * N)))   # target positions per block
     if mutual:   # each reference position's best target score needs one extra pass over the target blocks
         rowmax = torch.stack([(Ft[:, s:s + chunk] @ Fr).amax(1) for s in range(0, N, chunk)], -1).amax(-1)   # (B, T·N)
     if radius is not None:
-        pos = torch.stack(torch.meshgrid(torch.arange(h, device=F_t.device), torch.arange(w, device=F_t.device),
-                                         indexing='ij'), -1).view(N, 2).float()   # (N, 2)
+        pos = torch.cartesian_prod(torch.arange(h, device=F_t.device), torch.arange(w, device=F_t.device)).float()
         win = torch.ones(T, dtype=torch.bool) if window is None else torch.as_tensor(window, dtype=torch.bool)
-    # fewer 100 MB temporaries
-    inplace = not (torch.is_grad_enabled() and any(x.requires_grad for x in (F_t, F_r, L_r)))
+    inplace = not (torch.is_grad_enabled() and any(x.requires_grad for x in (F_t, F_r, L_r)))   # no 100 MB copies
     out = []
     for s in range(0, N, chunk):
-        # (B, m, T·N)
         S = torch.baddbmm(-top[:, s:s + chunk], Ft_mm[:, s:s + chunk], Fr_mm) if low else Ft[:, s:s + chunk] @ Fr
-        m = S.shape[1]
-        if mutual:
-            colmax = S.view(B, m, T, N).amax(3, keepdim=True)                   # (B, m, T, 1)
-            if inplace:   # S³ / (rowmax·colmax), the denominator in one buffer reused by every block
-                if s == 0: den_buf = S.new_empty(B * m * T * N)
-                den = torch.mul(rowmax.view(B, 1, T, N), colmax, out=den_buf[:B * m * T * N].view(B, m, T, N))
-                S = S.view(B, m, T, N).pow_(3).div_(den.clamp_min_(1e-12)).view(B, m, T * N)
-            else: S = (S.view(B, m, T, N) ** 3 / (rowmax.view(B, 1, T, N) * colmax).clamp_min(1e-12)).view(B, m, T * N)
+        m = S.shape[1]                                                           # S (B, m, T·N)
+        if mutual:   # the denominator in one buffer reused by every block
+            if inplace and s == 0: den_buf = S.new_empty(S.numel())
+            S = _mutual_block(S, rowmax, T, N, den_buf if inplace else None)
         if tau != 1: S = S.div_(tau) if inplace else S / tau
         if radius is not None:
             far = torch.cdist(pos[s:s + m], pos) > radius                        # (m, N)
-            S_frames = S.view(B, m, T, N)
-            for ti in win.nonzero().flatten().tolist(): S_frames[:, :, ti].masked_fill_(far, float('-inf'))
+            for ti in win.nonzero().flatten().tolist(): S.view(B, m, T, N)[:, :, ti].masked_fill_(far, float('-inf'))
         if topk is None:
             out.append(torch.einsum('bdn,bmn->bdm', Lr, S.softmax(-1)))         # (B, D, m)
             continue
-        if low:   # the 2k best in `dtype`, then their exact logits, then the k best of those
-            val, idx = S.topk(min(2 * topk, T * N), dim=-1)
-            exact = torch.einsum('bmc,bmkc->bmk', Ft[:, s:s + m], _take(Fr_rows, idx)) / tau
-            val, j = torch.where(torch.isinf(val), val.to(F_t.dtype), exact).topk(topk, dim=-1)
-            idx = idx.gather(2, j)
-        else: val, idx = S.topk(topk, dim=-1)                                    # (B, m, k)
-        # CRW: softmax over the k kept logits; official ContrastCorr: softmax over all, keep k weights unrenormalised
-        if softmax_over == 'topk': wgt = val.softmax(-1)
-        else:   # log-sum-exp over every position; S is not needed afterwards, so it can be overwritten
-            top1 = S.amax(-1, keepdim=True).clamp_min(torch.finfo(S.dtype).min)       # (B, m, 1), finite
-            lse = (S.sub_(top1).exp_() if inplace else (S - top1).exp()).sum(-1, keepdim=True).log() + top1
-            wgt = (val - lse).exp()
-        L_k = Lr.gather(2, idx.reshape(B, 1, -1).expand(B, D, -1)).view(B, D, m, topk)   # (B, D, m, k)
-        out.append((L_k * wgt.unsqueeze(1)).sum(-1))                             # (B, D, m)
+        val, idx = _topk_rescored(S, Ft[:, s:s + m], Fr_rows, topk, tau) if low else S.topk(topk, dim=-1)
+        out.append(_topk_labels(S, val, idx, Lr, softmax_over, inplace))
     return torch.cat(out, -1).view(B, D, h, w)
 
 # %% ../nbs/01_affinity.ipynb #2aef003c

@@ -218,8 +218,8 @@ def read_davis_split(root, year: str = '2017', split: str = 'val') -> list[str]:
     return [s.strip() for s in split_file.read_text().splitlines() if s.strip()]
 
 # %% ../nbs/00_data.ipynb #a28faea7
-class DavisDataset:
-    "DAVIS (2016/2017) sequences on disk: JPEG frames and indexed-PNG masks in the official layout."
+class _DavisLayout:
+    "The folders and file names of a DAVIS (2016/2017) dataset on disk, in the official layout."
     def __init__(self, root, year: str = '2017', split: str = 'val', resolution: str = '480p', annotations_dir=None):
         self.root, self.year, self.split, self.resolution = Path(root), str(year), split, resolution
         if not self.root.is_dir(): raise FileNotFoundError(f"DAVIS root folder not found: {self.root}")
@@ -245,13 +245,16 @@ class DavisDataset:
         "Frame names (file stems, e.g. '00000') of `seq` in order."
         return sorted(p.stem for p in self._seq_dir(self.image_dir, seq).glob('*.jpg'))
 
-    def frames(self, seq: str, size=None, max_frames: int | None = None) -> torch.Tensor:
-        "The frames of `seq` as uint8 (T, 3, H, W)."
-        return read_frames(self._seq_dir(self.image_dir, seq), size=size, max_frames=max_frames)
-
     def mask_names(self, seq: str) -> list[str]:
         "Names of the annotated frames of `seq`."
         return sorted(p.stem for p in self._seq_dir(self.mask_dir, seq).glob('*.png'))
+
+# %% ../nbs/00_data.ipynb #b94c6c94
+class DavisDataset(_DavisLayout):
+    "DAVIS (2016/2017) sequences on disk: JPEG frames and indexed-PNG masks in the official layout."
+    def frames(self, seq: str, size=None, max_frames: int | None = None) -> torch.Tensor:
+        "The frames of `seq` as uint8 (T, 3, H, W)."
+        return read_frames(self._seq_dir(self.image_dir, seq), size=size, max_frames=max_frames)
 
     def masks(self, seq: str, max_frames: int | None = None) -> torch.Tensor:
         "The annotations of `seq` as uint8 ids (T, H, W)."
@@ -332,7 +335,59 @@ class SyntheticVideo:
     @property
     def n_frames(self) -> int: return self.frames.shape[0]
 
-# %% ../nbs/00_data.ipynb #6ece401e
+# %% ../nbs/00_data.ipynb #278b3144
+def _moving_background(T: int, H: int, W: int, g, bg_speed: float):
+    "Background frames (T, 3, H, W) in [0, 1]: a texture seen through a window translating by `bg_shift` (T, 2) px."
+    t = torch.arange(T, dtype=torch.float32)[:, None]  # (T, 1)
+    bg_tex = smooth_texture(1, (H, W), g, octaves=(4, 8, 16, 32, 64))  # (1, 3, H, W), covering 2H x 2W px
+    bg_shift = t * (torch.rand(1, 2, generator=g) * 2 - 1) * bg_speed  # (T, 2) px
+    bg_theta = torch.zeros(T, 2, 3)
+    bg_theta[:, 0, 0], bg_theta[:, 1, 1] = 0.5, 0.5
+    bg_theta[:, :, 2] = -bg_shift / torch.tensor([W, H])  # the window moves against the content
+    grid = F.affine_grid(bg_theta, [T, 3, H, W], align_corners=False)  # (T, H, W, 2)
+    frames = F.grid_sample(bg_tex.expand(T, -1, -1, -1), grid, padding_mode='reflection', align_corners=False)
+    return frames, bg_shift
+
+def _moving_shapes(T: int, H: int, W: int, K: int, g, max_speed: float, max_rot: float, max_zoom: float):
+    "K sprites (K, 4, 64, 64), half-sizes (K, 2) px, poses (T, K, 4) at constant rates, sprites warped (T, K, 4, H, W)."
+    t = torch.arange(T, dtype=torch.float32)[:, None]  # (T, 1)
+    sprites, _ = shape_sprites(K, generator=g)                                 # (K, 4, 64, 64)
+    half = (torch.rand(K, 2, generator=g) * 0.15 + 0.1) * min(H, W)            # (K, 2) px
+    c0 = (torch.rand(K, 2, generator=g) * 0.6 + 0.2) * torch.tensor([W, H])    # (K, 2) px
+    vel = (torch.rand(K, 2, generator=g) * 2 - 1) * max_speed                  # (K, 2) px / frame
+    th0 = torch.rand(K, generator=g) * 2 * math.pi
+    om = (torch.rand(K, generator=g) * 2 - 1) * max_rot                        # rad / frame
+    zoom = (torch.rand(K, generator=g) * 2 - 1) * max_zoom                     # log-scale / frame
+    motion = torch.cat([c0 + t[..., None] * vel, (th0 + t * om)[..., None], torch.exp(t * zoom)[..., None]], -1)
+    shapes = torch.zeros(T, K, 4, H, W)                                        # sprites warped into every frame
+    if K:
+        grid = F.affine_grid(_pose_to_theta(motion, half, H, W).reshape(T * K, 2, 3), [T * K, 4, H, W],
+                             align_corners=False)
+        shapes = F.grid_sample(sprites.repeat(T, 1, 1, 1), grid, mode='nearest', padding_mode='zeros',
+                               align_corners=False).reshape(T, K, 4, H, W)
+    return sprites, half, motion, shapes
+
+# %% ../nbs/00_data.ipynb #77c8aa43
+def _shape_keypoints(sprites, half, motion, masks, per_shape: int, g):
+    """Keypoints (T, K·P, 2) px: random sprite pixels at least 3 sprite px inside each shape, moved with its pose;
+    their shape ids (K·P,), and whether each is visible (T, K·P): inside the frame and drawn on top."""
+    (K, _, res, _), (T, H, W) = sprites.shape, masks.shape
+    core = -F.max_pool2d(-F.pad(sprites[:, 3:], (3, 3, 3, 3)), 7, stride=1)[:, 0]  # (K, res, res) alpha eroded by 3 px
+    kp_u = torch.zeros(K, per_shape, 2)                                        # (K, P, 2) unit coords
+    for k in range(K):
+        yx = torch.nonzero(core[k] > 0.5).float()                              # (n, 2) candidate pixels
+        pick = yx[torch.randint(len(yx), (per_shape,), generator=g)]
+        kp_u[k] = (pick.flip(-1) + 0.5) / res * 2 - 1
+    cx, cy, th, s = [m[..., None] for m in motion.unbind(-1)]                  # each (T, K, 1)
+    lx, ly = kp_u[..., 0] * half[:, None, 0] * s, kp_u[..., 1] * half[:, None, 1] * s  # (T, K, P) px, shape-aligned
+    kps = torch.stack([cx + th.cos() * lx - th.sin() * ly, cy + th.sin() * lx + th.cos() * ly], -1).reshape(T, -1, 2)
+    kp_ids = torch.arange(1, K + 1).repeat_interleave(per_shape)               # (K·P,)
+    xi, yi = kps[..., 0].floor().long(), kps[..., 1].floor().long()
+    inframe = (xi >= 0) & (xi < W) & (yi >= 0) & (yi < H)
+    top = masks[torch.arange(T)[:, None], yi.clamp(0, H - 1), xi.clamp(0, W - 1)]  # (T, K·P): id drawn at the keypoint
+    return kps, kp_ids, inframe & (top.long() == kp_ids)
+
+# %% ../nbs/00_data.ipynb #0230d487
 def synthetic_video(n_frames: int = 8, size=(128, 128), n_shapes: int = 3, seed: int = 0,
                     kpts_per_shape: int = 4, max_speed: float = 3.0, max_rot: float = 0.1,
                     max_zoom: float = 0.04, bg_speed: float = 2.0) -> SyntheticVideo:
@@ -341,54 +396,15 @@ def synthetic_video(n_frames: int = 8, size=(128, 128), n_shapes: int = 3, seed:
         raise ValueError(f"need n_frames >= 1 and n_shapes >= 0, got {n_frames}, {n_shapes}")
     (H, W), T, K = size, n_frames, n_shapes
     g = torch.Generator().manual_seed(seed)
-    t = torch.arange(T, dtype=torch.float32)[:, None]  # (T, 1)
-    # background: a texture covering 2H x 2W px, seen through a translating window
-    bg_tex = smooth_texture(1, (H, W), g, octaves=(4, 8, 16, 32, 64))  # (1, 3, H, W)
-    bg_shift = t * (torch.rand(1, 2, generator=g) * 2 - 1) * bg_speed  # (T, 2) px
-    bg_theta = torch.zeros(T, 2, 3)
-    bg_theta[:, 0, 0], bg_theta[:, 1, 1] = 0.5, 0.5
-    bg_theta[:, :, 2] = -bg_shift / torch.tensor([W, H])  # the window moves against the content
-    grid = F.affine_grid(bg_theta, [T, 3, H, W], align_corners=False)  # (T, H, W, 2)
-    frames = F.grid_sample(bg_tex.expand(T, -1, -1, -1), grid, padding_mode='reflection', align_corners=False)
-    # shapes: sprite, half-size and a pose per frame changing at constant rates
-    sprites, _ = shape_sprites(K, generator=g)                                 # (K, 4, 64, 64)
-    half = (torch.rand(K, 2, generator=g) * 0.15 + 0.1) * min(H, W)            # (K, 2) px
-    c0 = (torch.rand(K, 2, generator=g) * 0.6 + 0.2) * torch.tensor([W, H])    # (K, 2) px
-    vel = (torch.rand(K, 2, generator=g) * 2 - 1) * max_speed                  # (K, 2) px / frame
-    th0 = torch.rand(K, generator=g) * 2 * math.pi
-    om = (torch.rand(K, generator=g) * 2 - 1) * max_rot                        # rad / frame
-    zoom = (torch.rand(K, generator=g) * 2 - 1) * max_zoom                     # log-scale / frame
-    # (T, K, 4)
-    motion = torch.cat([c0 + t[..., None] * vel, (th0 + t * om)[..., None], torch.exp(t * zoom)[..., None]], -1)
-    shapes = torch.zeros(T, K, 4, H, W)                                        # sprites warped into every frame
-    if K:
-        grid = F.affine_grid(_pose_to_theta(motion, half, H, W).reshape(T * K, 2, 3), [T * K, 4, H, W],
-                             align_corners=False)
-        shapes = F.grid_sample(sprites.repeat(T, 1, 1, 1), grid, mode='nearest', padding_mode='zeros',
-                               align_corners=False).reshape(T, K, 4, H, W)
+    frames, bg_shift = _moving_background(T, H, W, g, bg_speed)                 # (T, 3, H, W), (T, 2)
+    sprites, half, motion, shapes = _moving_shapes(T, H, W, K, g, max_speed, max_rot, max_zoom)
     inside = shapes[:, :, 3] > 0.5                                             # (T, K, H, W)
     masks = torch.zeros(T, H, W, dtype=torch.uint8)
     depth = torch.randperm(K, generator=g)                                     # back to front
     for k in depth.tolist():
         frames = torch.where(inside[:, k, None], shapes[:, k, :3], frames)
         masks[inside[:, k]] = k + 1
-    # keypoints: random sprite pixels at least 3 sprite px inside the shape, moved with its pose
-    res = sprites.shape[-1]
-    core = -F.max_pool2d(-F.pad(sprites[:, 3:], (3, 3, 3, 3)), 7, stride=1)[:, 0]  # (K, res, res) alpha eroded by 3 px
-    kp_u = torch.zeros(K, kpts_per_shape, 2)                                   # (K, P, 2) unit coords
-    for k in range(K):
-        yx = torch.nonzero(core[k] > 0.5).float()                              # (n, 2) candidate pixels
-        pick = yx[torch.randint(len(yx), (kpts_per_shape,), generator=g)]
-        kp_u[k] = (pick.flip(-1) + 0.5) / res * 2 - 1
-    cx, cy, th, s = [m[..., None] for m in motion.unbind(-1)]                  # each (T, K, 1)
-    lx, ly = kp_u[..., 0] * half[:, None, 0] * s, kp_u[..., 1] * half[:, None, 1] * s  # (T, K, P) px, shape-aligned
-    # (T, K*P, 2)
-    kps = torch.stack([cx + th.cos() * lx - th.sin() * ly, cy + th.sin() * lx + th.cos() * ly], -1).reshape(T, -1, 2)
-    kp_ids = torch.arange(1, K + 1).repeat_interleave(kpts_per_shape)         # (K*P,)
-    xi, yi = kps[..., 0].floor().long(), kps[..., 1].floor().long()
-    inframe = (xi >= 0) & (xi < W) & (yi >= 0) & (yi < H)
-    top = masks[torch.arange(T)[:, None], yi.clamp(0, H - 1), xi.clamp(0, W - 1)]  # (T, K*P): id drawn at the keypoint
-    visible = inframe & (top.long() == kp_ids)
+    kps, kp_ids, visible = _shape_keypoints(sprites, half, motion, masks, kpts_per_shape, g)
     frames = (frames * 255).round().to(torch.uint8)
     return SyntheticVideo(frames, masks, motion, kps, visible, inside, kp_ids, depth + 1, bg_shift)
 

@@ -31,7 +31,7 @@ def _as_masks(x, name: str) -> torch.Tensor:
     if x.ndim < 2: raise ValueError(f"{name} must have shape (..., H, W), got {tuple(x.shape)}")
     return x if x.dtype == torch.bool else x != 0
 
-def _check_pair(pred, gt, void=None):
+def _as_mask_pair(pred, gt, void=None):
     "Validate pred/gt (and void) as same-shape masks; return them as bool tensors."
     pred, gt = _as_masks(pred, 'pred'), _as_masks(gt, 'gt')
     if pred.shape != gt.shape:
@@ -66,7 +66,7 @@ def _content_box(pred: torch.Tensor, gt: torch.Tensor):
 def jaccard(pred, gt, void=None) -> torch.Tensor:
     """Region similarity J = |M∩G|/|M∪G| per mask, (..., H, W) -> (...) float64; 1 where both are empty; void pixels
     excluded."""
-    pred, gt, void = _check_pair(pred, gt, void)
+    pred, gt, void = _as_mask_pair(pred, gt, void)
     ys, xs = _content_box(pred, gt)  # pixels outside are in neither mask
     pred, gt = pred[..., ys, xs], gt[..., ys, xs]
     keep = ~void[..., ys, xs] if void is not None else torch.ones_like(gt[..., :1, :1])  # broadcastable "not void"
@@ -128,7 +128,7 @@ def dilate(bmap, radius: int) -> torch.Tensor:
 def boundary_pr(pred, gt, void=None, bound_th: float = 0.008):
     """Boundary precision and recall (P_c, R_c), each (...) float64, of masks (..., H, W) with the official empty-mask
     rules."""
-    pred, gt, void = _check_pair(pred, gt, void)
+    pred, gt, void = _as_mask_pair(pred, gt, void)
     if void is not None: pred, gt = pred & ~void, gt & ~void
     r = bound_pix(gt.shape, bound_th)  # from the full image size
     ys, xs = _content_box(pred, gt)
@@ -202,9 +202,34 @@ def _list_sequences(root: Path, ann_dir: Path, year: str, split: str) -> list[st
     try: return read_davis_split(root, year, split)
     except FileNotFoundError: return sorted(p.name for p in ann_dir.iterdir() if p.is_dir())
 
-# %% ../nbs/09_metrics.ipynb #579c2936
+# %% ../nbs/09_metrics.ipynb #fb4dde8f
 _GLOBAL_KEYS = ('J&F-Mean', 'J-Mean', 'J-Recall', 'J-Decay', 'F-Mean', 'F-Recall', 'F-Decay')
 
+def _read_sequence(ann_dir: Path, pred_root: Path, seq: str, binarize: bool, max_frames):
+    "Names of the scored frames, ground truth (T, H, W), predictions (T-2, H, W) and object count K of one sequence."
+    gt_files = sorted((ann_dir/seq).glob('*.png'))[:max_frames]
+    if not gt_files: raise FileNotFoundError(f"no annotations for sequence {seq!r} in {ann_dir/seq}")
+    if len(gt_files) < 3:
+        raise ValueError(f"sequence {seq!r} has {len(gt_files)} annotated frames; "
+                         "need >= 3 (first and last are not scored)")
+    if not (pred_root/seq).is_dir():
+        raise FileNotFoundError(f"no predictions for sequence {seq!r}: folder {pred_root/seq} missing")
+    gt = torch.stack([_read_ids(f, 'ground-truth') for f in gt_files])  # (T, H, W)
+    K = 1 if binarize else int(torch.where(gt[0] == 255, 0, gt[0]).max())   # objects: ids in the first frame (official)
+    names, preds = [f.stem for f in gt_files[1:-1]], []
+    for n in names:
+        path = pred_root/seq/f'{n}.png'
+        p = _read_ids(path, 'prediction')
+        if p.shape != gt.shape[1:]:
+            raise ValueError(f"prediction {path} is {p.shape[0]}×{p.shape[1]} but the ground truth is "
+                             f"{gt.shape[1]}×{gt.shape[2]} (H×W); write predictions at the annotation resolution")
+        if not binarize and int(p.max()) > K:
+            raise ValueError(f"prediction {path} contains object id {int(p.max())} but the ground truth "
+                             f"of {seq!r} has only {K} object(s) (ids in its first frame)")
+        preds.append(p)
+    return names, gt, torch.stack(preds), K   # preds (T-2, H, W)
+
+# %% ../nbs/09_metrics.ipynb #579c2936
 def evaluate_davis(davis_root, predictions_dir, sequences=None, annotations='Annotations', resolution: str = '480p',
                    year: str = '2017', split: str = 'val', binarize: bool = False, exclude_void: bool = False,
                    bound_th: float = 0.008, max_frames: int | None = None) -> dict:
@@ -220,29 +245,7 @@ def evaluate_davis(davis_root, predictions_dir, sequences=None, annotations='Ann
     else: seqs = [sequences] if isinstance(sequences, str) else list(sequences)
     per_object, per_sequence, per_frame = {}, {}, {}
     for seq in seqs:
-        gt_files = sorted((ann_dir/seq).glob('*.png'))[:max_frames]
-        if not gt_files: raise FileNotFoundError(f"no annotations for sequence {seq!r} in {ann_dir/seq}")
-        if len(gt_files) < 3: raise ValueError(f"sequence {seq!r} has {len(gt_files)} annotated frames; need >= 3 "
-                                               "(first and last are not scored)")
-        if not (pred_root/seq).is_dir():
-            raise FileNotFoundError(f"no predictions for sequence {seq!r}: folder {pred_root/seq} missing")
-        gt = torch.stack([_read_ids(f, 'ground-truth') for f in gt_files])  # (T, H, W)
-        # objects = ids in the first frame (official)
-        K = 1 if binarize else int(torch.where(gt[0] == 255, 0, gt[0]).max())
-        names = [f.stem for f in gt_files[1:-1]]
-        preds = []
-        for n in names:
-            p = _read_ids(pred_root/seq/f'{n}.png', 'prediction')
-            if p.shape != gt.shape[1:]:
-                raise ValueError(f"prediction {pred_root/seq/f'{n}.png'} is {p.shape[0]}×{p.shape[1]} but the ground "
-                                 "truth is "
-                                 f"{gt.shape[1]}×{gt.shape[2]} (H×W); write predictions at the annotation resolution")
-            if not binarize and int(p.max()) > K:
-                raise ValueError(f"prediction {pred_root/seq/f'{n}.png'} contains object id {int(p.max())} but the "
-                                 "ground truth "
-                                 f"of {seq!r} has only {K} object(s) (ids in its first frame)")
-            preds.append(p)
-        pred = torch.stack(preds)  # (T-2, H, W)
+        names, gt, pred, K = _read_sequence(ann_dir, pred_root, seq, binarize, max_frames)
         g = gt[1:-1]
         if binarize:
             pred, g = (pred > 0).to(torch.uint8), torch.where(g == 255, g, (g > 0).to(torch.uint8))  # void stays void
@@ -250,13 +253,13 @@ def evaluate_davis(davis_root, predictions_dir, sequences=None, annotations='Ann
                                 bound_th=bound_th)
         for k in range(K):
             (jm, jr, jd), (fm, fr, fd) = db_statistics(res['J'][k]), db_statistics(res['F'][k])
-            per_object[f'{seq}_{k + 1}'] = {'J-Mean': jm, 'J-Recall': jr, 'J-Decay': jd, 'F-Mean': fm, 'F-Recall': fr,
-                                            'F-Decay': fd}
+            per_object[f'{seq}_{k + 1}'] = dict(zip(('J-Mean', 'J-Recall', 'J-Decay', 'F-Mean', 'F-Recall', 'F-Decay'),
+                                                    (jm, jr, jd, fm, fr, fd)))
             per_frame[f'{seq}_{k + 1}'] = {'frames': names, 'J': res['J'][k].tolist(), 'F': res['F'][k].tolist()}
         objs = [per_object[f'{seq}_{k + 1}'] for k in range(K)]
         jm, fm = float(np.mean([o['J-Mean'] for o in objs])), float(np.mean([o['F-Mean'] for o in objs]))
         per_sequence[seq] = {'J-Mean': jm, 'F-Mean': fm, 'J&F-Mean': (jm + fm) / 2, 'objects': K,
-                             'frames': len(gt_files)}
+                             'frames': len(gt)}
     if not per_object: raise ValueError(f"nothing to evaluate: no objects in the first ground-truth frames of {seqs}")
     mean = lambda key: float(np.mean([o[key] for o in per_object.values()]))  # over objects, not sequences
     out = {k: mean(k) for k in _GLOBAL_KEYS[1:]}
@@ -338,6 +341,7 @@ def kp_ref_len(gt, visible=None, mode: str = 'diag') -> torch.Tensor:
     if mode == 'max_side': return wh.amax(-1)
     raise ValueError(f"mode must be 'diag' or 'max_side', got {mode!r}")
 
+# %% ../nbs/09_metrics.ipynb #f82dccd1
 def pck(pred, gt, ref_len=None, alpha=(0.1, 0.2), visible=None) -> dict:
     "PCK@α: per joint, the fraction of visible frames with ‖pred−gt‖ <= α·ref_len; averaged over joints. {α: value}."
     pred, gt = _as_points(pred, 'pred'), _as_points(gt, 'gt')

@@ -44,7 +44,7 @@ class Intra(NamedTuple):
     S: torch.Tensor       # logits F_rᵀF_t / τ (float32)
     lse: torch.Tensor     # log Σ_k exp S[k, j]: the log-normaliser of each target column
 
-def _check_pair(F_r, F_t, L_r):
+def _flat_checked_inputs(F_r, F_t, L_r):
     "Flatten and check (F_r, F_t, L_r); returns the flat tensors and the target's spatial shape."
     (Fr, _), (Ft, hw_t), (Lr, _) = flatten_cells(F_r, 'F_r',
                                                  'C'), flatten_cells(F_t, 'F_t', 'C'), flatten_cells(L_r, 'L_r', 'D')
@@ -62,7 +62,7 @@ def unflatten_cells(x, hw):
 
 def intra_transform(F_r, F_t, L_r, tau=1.0):
     "L̂_t = L_r A_{r→t} within each video: F_r (B, C, N_r), F_t (B, C, N_t), L_r (B, D, N_r) (or (·, h, w)) -> `Intra`."
-    Fr, Ft, Lr, hw_t = _check_pair(F_r, F_t, L_r)
+    Fr, Ft, Lr, hw_t = _flat_checked_inputs(F_r, F_t, L_r)
     S = float32_logits(Fr, Ft, tau)                                               # (B, N_r, N_t)
     with torch.autocast(S.device.type, enabled=False):
         lse = S.logsumexp(1)                                                 # (B, N_t)
@@ -82,7 +82,7 @@ class Inter(NamedTuple):
 
 def inter_transform_dense(F_r, F_t, L_r, tau=1.0):
     "Definition of L̂_t^{inter} with the full (B, B·N_r, N_t) affinity; for tests and small examples."
-    Fr, Ft, Lr, hw_t = _check_pair(F_r, F_t, L_r)
+    Fr, Ft, Lr, hw_t = _flat_checked_inputs(F_r, F_t, L_r)
     B, _, N_r = Fr.shape
     dt = _compute_dtype(Fr)
     with torch.autocast(Fr.device.type, enabled=False):
@@ -100,62 +100,67 @@ def _steps(F_r, L_r):
     for s in range(1, F_r.shape[0]):
         yield s, F_r.roll(-s, 0), L_r.roll(-s, 0)
 
+def _stream_forward(ctx, F_r, F_t, L_r, lse_own, L_own, tau):
+    "Own-video result and the other videos, one reference video at a time (online log-sum-exp): out, mu, video_mass."
+    with torch.autocast(F_r.device.type, enabled=False):
+        Ft_tau = F_t / tau                                                    # (B, C, N_t): τ folded in once
+        mu, out = lse_own.clone(), L_own.clone()                              # (B, N_t), (B, D, N_t)
+        blocks = [lse_own]
+        for s, Fr_s, Lr_s in _steps(F_r, L_r):
+            S = torch.bmm(Fr_s.transpose(1, 2), Ft_tau)                       # (B, N_r, N_t) logits of this block
+            m = S.amax(1, keepdim=True)                                       # (B, 1, N_t)
+            E = S.sub_(m).exp_()                                              # in place: exp(S - max) ≤ 1
+            Z = E.sum(1)                                                      # (B, N_t)
+            lse_s = m[:, 0] + Z.log()                                         # the block's log-sum-exp
+            out_s = torch.bmm(Lr_s, E) / Z[:, None]                           # (B, D, N_t) normalised block output
+            new = torch.logaddexp(mu, lse_s)
+            out = out * (mu - new).exp()[:, None] + out_s * (lse_s - new).exp()[:, None]
+            mu = new
+            blocks.append(lse_s)
+    ctx.tau = tau
+    ctx.save_for_backward(F_r, F_t, L_r, lse_own, L_own, out, mu)
+    B = F_r.shape[0]
+    # (B, B, N_t), [i, s]: reference (i+s) mod B
+    step_lse = torch.stack(blocks, 1)
+    j = (torch.arange(B, device=F_r.device)[:, None] + torch.arange(B, device=F_r.device)) % B
+    video_lse = torch.empty_like(step_lse).scatter_(1, j[..., None].expand_as(step_lse), step_lse)
+    video_mass = (video_lse - mu[:, None]).exp()                              # (B_t, B_r, N_t)
+    ctx.mark_non_differentiable(video_mass)
+    return out, mu, video_mass
+
+# %% ../nbs/04_transforms.ipynb #990045de
+def _stream_backward(ctx, d_out, dmu, _):
+    "Gradients by recomputing each block of probabilities from the saved inputs and mu: no (B, N_r, N_t) kept."
+    F_r, F_t, L_r, lse_own, L_own, out, mu = ctx.saved_tensors
+    tau = ctx.tau
+    d_out = torch.zeros_like(out) if d_out is None else d_out.to(out.dtype)
+    dmu = torch.zeros_like(mu) if dmu is None else dmu.to(mu.dtype)
+    with torch.autocast(F_r.device.type, enabled=False):
+        Ft_tau = F_t / tau
+        c = ((d_out * out).sum(1) - dmu)[:, None]                             # (B, 1, N_t): Δ - μ̄
+        dF_r, dF_t, dL_r = torch.zeros_like(F_r), torch.zeros_like(F_t), torch.zeros_like(L_r)
+        for s, Fr_s, Lr_s in _steps(F_r, L_r):
+            P = torch.bmm(Fr_s.transpose(1, 2), Ft_tau).sub_(mu[:, None]).exp_()   # (B, N_r, N_t) recomputed
+            dS = torch.bmm(Lr_s.transpose(1, 2), d_out).sub_(c).mul_(P)       # (B, N_r, N_t) = P ⊙ (L_rᵀŌ - Δ + μ̄)
+            dF_r += torch.bmm(F_t, dS.transpose(1, 2)).roll(s, 0)             # (B, C, N_r), back to its own video
+            dF_t += torch.bmm(Fr_s, dS)                                       # (B, C, N_t)
+            dL_r += torch.bmm(d_out, P.transpose(1, 2)).roll(s, 0)            # (B, D, N_r)
+        w = (lse_own - mu).exp()                                              # (B, N_t) own-video mass
+        dL_own = d_out * w[:, None]
+        dlse_own = w * ((d_out * L_own).sum(1) - c[:, 0])
+    return dF_r / tau, dF_t / tau, dL_r, dlse_own, dL_own, None
+
+# %% ../nbs/04_transforms.ipynb #a86cdac0
 class InterVideoStream(torch.autograd.Function):
     "Streaming inter-video reconstruction with a hand-written, block-recomputing backward."
-    @staticmethod
-    def forward(ctx, F_r, F_t, L_r, lse_own, L_own, tau):
-        with torch.autocast(F_r.device.type, enabled=False):
-            Ft_tau = F_t / tau                                                # (B, C, N_t): τ folded in once
-            mu, out = lse_own.clone(), L_own.clone()                            # (B, N_t), (B, D, N_t)
-            blocks = [lse_own]
-            for s, Fr_s, Lr_s in _steps(F_r, L_r):
-                S = torch.bmm(Fr_s.transpose(1, 2), Ft_tau)                   # (B, N_r, N_t) logits of this block
-                m = S.amax(1, keepdim=True)                                   # (B, 1, N_t)
-                E = S.sub_(m).exp_()                                          # in place: exp(S - max) ≤ 1
-                Z = E.sum(1)                                                  # (B, N_t)
-                lse_s = m[:, 0] + Z.log()                                         # the block's log-sum-exp
-                out_s = torch.bmm(Lr_s, E) / Z[:, None]                         # (B, D, N_t) normalised block output
-                new = torch.logaddexp(mu, lse_s)
-                out = out * (mu - new).exp()[:, None] + out_s * (lse_s - new).exp()[:, None]
-                mu = new
-                blocks.append(lse_s)
-        ctx.tau = tau
-        ctx.save_for_backward(F_r, F_t, L_r, lse_own, L_own, out, mu)
-        B = F_r.shape[0]
-        # (B, B, N_t), [i, s]: reference (i+s) mod B
-        step_lse = torch.stack(blocks, 1)
-        j = (torch.arange(B, device=F_r.device)[:, None] + torch.arange(B, device=F_r.device)) % B
-        video_lse = torch.empty_like(step_lse).scatter_(1, j[..., None].expand_as(step_lse), step_lse)
-        video_mass = (video_lse - mu[:, None]).exp()                          # (B_t, B_r, N_t)
-        ctx.mark_non_differentiable(video_mass)
-        return out, mu, video_mass
-
-    @staticmethod
-    def backward(ctx, d_out, dmu, _):
-        F_r, F_t, L_r, lse_own, L_own, out, mu = ctx.saved_tensors
-        tau = ctx.tau
-        d_out = torch.zeros_like(out) if d_out is None else d_out.to(out.dtype)
-        dmu = torch.zeros_like(mu) if dmu is None else dmu.to(mu.dtype)
-        with torch.autocast(F_r.device.type, enabled=False):
-            Ft_tau = F_t / tau
-            c = ((d_out * out).sum(1) - dmu)[:, None]                              # (B, 1, N_t): Δ - μ̄
-            dF_r, dF_t, dL_r = torch.zeros_like(F_r), torch.zeros_like(F_t), torch.zeros_like(L_r)
-            for s, Fr_s, Lr_s in _steps(F_r, L_r):
-                P = torch.bmm(Fr_s.transpose(1, 2), Ft_tau).sub_(mu[:, None]).exp_()   # (B, N_r, N_t) recomputed
-                dS = torch.bmm(Lr_s.transpose(1, 2), d_out).sub_(c).mul_(P)     # (B, N_r, N_t) = P ⊙ (L_rᵀŌ - Δ + μ̄)
-                dF_r += torch.bmm(F_t, dS.transpose(1, 2)).roll(s, 0)         # (B, C, N_r), back to its own video
-                dF_t += torch.bmm(Fr_s, dS)                                   # (B, C, N_t)
-                dL_r += torch.bmm(d_out, P.transpose(1, 2)).roll(s, 0)           # (B, D, N_r)
-            w = (lse_own - mu).exp()                                          # (B, N_t) own-video mass
-            dL_own = d_out * w[:, None]
-            dlse_own = w * ((d_out * L_own).sum(1) - c[:, 0])
-        return dF_r / tau, dF_t / tau, dL_r, dlse_own, dL_own, None
+    forward = staticmethod(_stream_forward)
+    backward = staticmethod(_stream_backward)
 
 # %% ../nbs/04_transforms.ipynb #95be766a
 def inter_transform(F_r, F_t, L_r, tau=1.0, intra: Intra | None = None):
     """L̂_t^{inter}: each target (B, C, N_t) attends to the references of all B videos (B, C, N_r) -> `Inter`,
     O(B·N_r·N_t) memory."""
-    Fr, Ft, Lr, hw_t = _check_pair(F_r, F_t, L_r)
+    Fr, Ft, Lr, hw_t = _flat_checked_inputs(F_r, F_t, L_r)
     if intra is None: intra = intra_transform(Fr, Ft, Lr, tau)
     B, D, N_t = Lr.shape[0], Lr.shape[1], Ft.shape[2]
     if intra.lse.shape != (B, N_t) or intra.L_hat.flatten(2).shape != (B, D, N_t):

@@ -9,43 +9,34 @@ import base64
 import io
 import math
 from pathlib import Path
-from typing import NamedTuple
 
 import anywidget
-import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
 import traitlets as T
 from PIL import Image
 
 import contrastcorr
-from .affinity import affinity, affinity_logits, patch_features
 from .checks import check_frames, check_tau
-from contrastcorr.data import (
-    DavisDataset,
-    lab_to_rgb,
-    overlay_mask,
-    read_frames,
-    read_mask,
-    rgb_to_lab,
-    sample_davis_root,
-    synthetic_pair_with_shift,
-    unit_lab,
+from .data import overlay_mask, rgb_to_lab
+from contrastcorr.explore import (
+    davis_pair,
+    davis_sample_predictions,
+    frame_features,
+    frame_jaccard,
+    heat_rgba,
+    patch_tracks,
+    pixel_affinity,
+    plot_heat,
+    shifted_batch,
 )
-from .encoder import Encoder
-from .metrics import jaccard
-from .propagation import encoder_from
-from .tracking import context_features, crop, random_patch_boxes, soft_argmax, track_patch
-from .transforms import inter_transform
+from .tracking import boxes_to_xyxy, crop, random_patch_boxes
 
 # %% auto #0
-__all__ = ['RANDOM_ENCODER', 'WEB_ASSETS', 'WIDGET_CSS', 'png_data_url', 'heat_rgba', 'frame_features', 'PixelAffinity',
-           'pixel_affinity', 'peak_accuracy', 'plot_heat', 'widget_esm', 'davis_pair', 'InvalidTrait',
-           'AffinityExplorer', 'shifted_batch', 'PatchTracks', 'patch_tracks', 'TrackingViewer', 'frame_jaccard',
-           'davis_sample_predictions', 'PropagationPlayer']
+__all__ = ['WEB_ASSETS', 'WIDGET_CSS', 'png_data_url', 'widget_esm', 'InvalidTrait', 'AffinityExplorer', 'TrackingViewer',
+           'PropagationPlayer']
 
 # %% ../nbs/10_widgets.ipynb #4c75fab3
 def png_data_url(img) -> str:
@@ -58,110 +49,6 @@ def png_data_url(img) -> str:
     Image.fromarray(img).save(buf, format='PNG', compress_level=1)   # fast beats small: only the kernel pays
     return 'data:image/png;base64,' + base64.b64encode(buf.getvalue()).decode('ascii')
 
-# %% ../nbs/10_widgets.ipynb #8c4ab839
-def heat_rgba(heat, cmap='inferno', max_alpha=0.8) -> np.ndarray:
-    "Weights (h, w) -> uint8 RGBA (h, w, 4): colour and opacity grow with weight / max weight."
-    v = torch.as_tensor(heat, dtype=torch.float32).detach().cpu()
-    if v.ndim != 2: raise ValueError(f"`heat` must have shape (h, w), got {tuple(v.shape)}")
-    v = (v / v.max().clamp_min(1e-12)).numpy()
-    rgba = matplotlib.colormaps[cmap](v)                  # (h, w, 4) floats
-    rgba[..., 3] = max_alpha * np.sqrt(v)                 # sqrt: weak but non-zero weights stay visible
-    return (rgba * 255).round().astype(np.uint8)
-
-# %% ../nbs/10_widgets.ipynb #97d5ba2d
-RANDOM_ENCODER = 'random:32:3'   # `encoder_from` spec of the 'random' features: width 32, layers 1-3, seed 0
-
-def frame_features(frames, features='lab', stride=8):
-    "Per-cell L2-normalised features of uint8 frames (B, 3, H, W) -> (B, C, H/stride, W/stride)."
-    check_frames(frames, 'frames', min_side=8)
-    unit = unit_lab(frames)                                                 # (B, 3, H, W) Lab in [-1, 1]
-    if isinstance(features, str) and features == 'lab': return patch_features(unit, stride)
-    if isinstance(features, str) and features == 'context': return context_features(unit, stride)
-    if isinstance(features, (str, Path)) or isinstance(features, nn.Module):
-        features = encoder_from(RANDOM_ENCODER if features == 'random' else features)   # eval mode
-    elif not callable(features):
-        raise TypeError("`features` must be 'lab', 'context', 'random', a checkpoint path, an nn.Module or a "
-                        f"callable, got {type(features).__name__}")
-    p = next(features.parameters(), None) if isinstance(features, nn.Module) else None
-    with torch.no_grad(): out = features(unit if p is None else unit.to(p.device))   # (B, C, h, w)
-    return F.normalize(out.float(), dim=1).to(frames.device)
-
-# %% ../nbs/10_widgets.ipynb #1c44f76f
-class PixelAffinity(NamedTuple):
-    """One query cell against a key frame; positions are (y, x) in continuous pixel units (pixel (i, j) covers [i,
-    i+1)×[j, j+1))."""
-    heat: torch.Tensor          # (h, w) weights over the key frame's cells, summing to 1
-    soft_argmax: tuple          # (y, x) px: expected position under `heat`
-    peak: tuple                 # (y, x) px: centre of the heaviest key cell
-    colour: torch.Tensor        # (3,) uint8 RGB reconstructed for the query cell from the key frame
-    true_colour: torch.Tensor   # (3,) uint8 RGB of the query cell itself (Lab block mean)
-    eff_n: float                # exp(entropy of `heat`): how many cells share the mass
-
-# %% ../nbs/10_widgets.ipynb #adfe644c
-def _cell_index(cell, h, w, name='cell'):
-    "(row, col) of an h×w grid -> flat index, with a clear error."
-    r, c = (int(v) for v in cell)
-    if not (0 <= r < h and 0 <= c < w):
-        raise ValueError(f"`{name}` must be (row, col) inside the {h}×{w} cell grid, got {tuple(cell)}")
-    return r * w + c
-
-def pixel_affinity(F_q, F_k, cell, tau=0.01, k=0, lab_q=None, lab_k=None, stride=8) -> PixelAffinity:
-    """Column `cell` of A_{k→q}: softmax over key cells of F_kᵀF_q(cell)/τ, kept to the top `k` (0 = all); F_q, F_k (C,
-    h, w)."""
-    for x, n in ((F_q, 'F_q'), (F_k, 'F_k')):
-        if not isinstance(x, torch.Tensor) or x.ndim != 3:
-            raise ValueError(f"`{n}` must be a (C, h, w) tensor, got {getattr(x, 'shape', type(x))}")
-    if F_q.shape[0] != F_k.shape[0]:
-        raise ValueError(f"`F_q` {tuple(F_q.shape)} and `F_k` {tuple(F_k.shape)} must have the same channels C")
-    h, w = F_k.shape[1:]
-    N = h * w
-    if not (isinstance(k, int) and 0 <= k <= N):
-        raise ValueError(f"`k` must be an int in [0, {N}] (0 = all cells), got {k!r}")
-    i = _cell_index(cell, *F_q.shape[1:])
-    # (N_k,) logits F_kᵀF_q(i)/τ
-    S = affinity_logits(F_k.flatten(1)[None], F_q.flatten(1)[None, :, i:i + 1], tau)[0, :, 0]
-    if k and k < N:                                                             # CRW's top-k: the rest get -inf
-        val, idx = S.topk(k)
-        S = torch.full_like(S, float('-inf')).scatter(0, idx, val)
-    heat = S.softmax(0)                                                        # (N_k,) = A_{k→q}(·, i)
-    x, y = soft_argmax(S[None, None], (h, w))[0, 0].tolist()                   # cell units
-    p = int(heat.argmax())
-    eff_n = float(torch.exp(-(heat * heat.clamp_min(1e-30).log()).sum()))
-    colour = true_colour = torch.zeros(3, dtype=torch.uint8)
-    if lab_k is not None and lab_q is not None:                                # (3, h, w) Lab block means
-        to_rgb = lambda lab: (lab_to_rgb(lab.reshape(3, 1, 1)) * 255).round().to(torch.uint8).flatten()
-        colour, true_colour = to_rgb(lab_k.flatten(1) @ heat), to_rgb(lab_q.flatten(1)[:, i])
-    return PixelAffinity(heat.view(h, w), (y * stride, x * stride), ((p // w + 0.5) * stride, (p % w + 0.5) * stride),
-                         colour, true_colour, eff_n)
-
-# %% ../nbs/10_widgets.ipynb #f6f45e33
-def peak_accuracy(F_q, F_k, shift, tau=0.01, stride=8):
-    """Fraction of query cells whose heat-map peak is within one cell of the true match, for a pair related by `shift`
-    (dx, dy) px."""
-    h, w = F_q.shape[1:]
-    hits = []
-    for r in range(h):
-        for c in range(w):
-            ty, tx = (r + 0.5) * stride + shift[1], (c + 0.5) * stride + shift[0]
-            if not (0 <= ty < h * stride and 0 <= tx < w * stride): continue   # the match left the frame
-            py, px = pixel_affinity(F_q, F_k, (r, c), tau).peak
-            hits.append(abs(py - ty) <= stride and abs(px - tx) <= stride)
-    return sum(hits) / max(len(hits), 1)
-
-# %% ../nbs/10_widgets.ipynb #cdca948a
-def plot_heat(ax, frame, heat, title='', marks=None, stride=8):
-    "Show uint8 frame (3, H, W) with heat (h, w) over it; `marks` = dict with 'soft_argmax', 'peak', 'click' (y, x) px."
-    H, W = frame.shape[-2:]
-    h, w = heat.shape
-    ax.set_facecolor('black')                                                # dim the frame so the heat-map stands out
-    ax.imshow(frame.permute(1, 2, 0).cpu().numpy(), extent=(0, W, H, 0), alpha=0.6 if heat.any() else 1.0)
-    ax.imshow(heat_rgba(heat), extent=(0, w * stride, h * stride, 0), interpolation='nearest')
-    for key, style in (('peak', dict(marker='s', mfc='none', mec='w', ms=9)),
-                       ('soft_argmax', dict(marker='o', mfc='none', mec='c', ms=12, mew=2)),
-                       ('click', dict(marker='+', c='c', ms=12, mew=2))):
-        if marks and key in marks: ax.plot(marks[key][1], marks[key][0], ls='none', **style)
-    ax.set(title=title, xlim=(0, W), ylim=(H, 0), xlabel='x (px)', ylabel='y (px)')
-
 # %% ../nbs/10_widgets.ipynb #20a573fb
 WEB_ASSETS = Path(contrastcorr.__file__).parent/'web'   # the browser side, shipped in the package
 WIDGET_CSS = WEB_ASSETS/'widgets.css'                    # anywidget reads (and in dev mode watches) a Path itself
@@ -169,12 +56,6 @@ WIDGET_CSS = WEB_ASSETS/'widgets.css'                    # anywidget reads (and 
 def widget_esm(name: str) -> str:
     "One widget's ES module: the shared DOM helpers (helpers.js), then the widget's own file `name` from `WEB_ASSETS`."
     return '\n'.join((WEB_ASSETS/f).read_text(encoding='utf-8') for f in ('helpers.js', name))
-
-# %% ../nbs/10_widgets.ipynb #8bf00548
-def davis_pair(seq='blackswan', t=(0, 8), size=(240, 427)):
-    "Two frames of a shipped DAVIS sequence, uint8 (3, H, W) each, resized to `size`: the explorer's default pair."
-    frames = read_frames(sample_davis_root()/'JPEGImages'/'480p'/seq, size=size, max_frames=max(t) + 1)   # (T, 3, H, W)
-    return frames[t[0]], frames[t[1]]
 
 # %% ../nbs/10_widgets.ipynb #223ec837
 class InvalidTrait(T.TraitError, ValueError):
@@ -375,33 +256,6 @@ class AffinityExplorer(_ExplorerChecks):
             return
         self._refresh()
 
-# %% ../nbs/10_widgets.ipynb #4fad47aa
-def shifted_batch(n=4, size=(96, 128), max_shift=12, seed=0):
-    """`n` textured frame pairs, each translated by a random integer shift: (frames_r, frames_t) uint8 (n, 3, H, W),
-    shifts (n, 2) (dx, dy) px."""
-    g = torch.Generator().manual_seed(seed)
-    shifts = torch.randint(-max_shift, max_shift + 1, (n, 2), generator=g)  # (n, 2)
-    pairs = [synthetic_pair_with_shift(size, tuple(s.tolist()), seed=seed + i) for i, s in enumerate(shifts)]
-    return torch.stack([p[0] for p in pairs]), torch.stack([p[1] for p in pairs]), shifts
-
-# %% ../nbs/10_widgets.ipynb #16f904f5
-class PatchTracks(NamedTuple):
-    "Result of `patch_tracks`; boxes (B, 4) (cx, cy, w, h) and coords (B, N_r, 2) (x, y) in cell units."
-    ref_boxes: torch.Tensor
-    boxes: torch.Tensor
-    coords: torch.Tensor
-    mass: torch.Tensor         # (B, B): [i, j] = mean mass of tracked target patch i on reference patch j
-
-def patch_tracks(F_r, F_t, ref_boxes, tau=0.005, scale=True) -> PatchTracks:
-    "Track cell-aligned reference patches (B, 4) of F_r (B, C, h, w) into F_t; measure intra/inter-video affinity mass."
-    ph, pw = int(ref_boxes[0, 3]), int(ref_boxes[0, 2])
-    P_r = crop(F_r, ref_boxes, (ph, pw))                                   # (B, C, ph, pw): cell-aligned crop = slicing
-    tr = track_patch(P_r, F_t, tau, scale=scale)                            # box (B, 4), coords (B, ph·pw, 2)
-    P_t = F.normalize(crop(F_t, tr.box, (ph, pw)), dim=1)                   # (B, C, ph, pw) tracked target patch
-    L_r = torch.ones(P_r.shape[0], 1, ph * pw, dtype=P_r.dtype)             # any labels: only the mass is used
-    mass = inter_transform(P_r.flatten(2), P_t.flatten(2), L_r, tau).video_mass.mean(-1)   # (B_t, B_r)
-    return PatchTracks(ref_boxes, tr.box, tr.coords, mass)
-
 # %% ../nbs/10_widgets.ipynb #ff7ba65d
 class _TrackingTraits(anywidget.AnyWidget):
     "The tracking viewer's state shared with tracking.js: every synced trait, with its default."
@@ -449,11 +303,9 @@ class _TrackingDisplay(_TrackingTraits):
     def _show(self):
         "Publish the current video's frames, boxes and masses."
         i, s, tr = self.index, 8, self.tracks
-        xyxy = lambda b: [float(b[0] - b[2] / 2) * s, float(b[1] - b[3] / 2) * s, float(b[0] + b[2] / 2) * s,
-                          float(b[1] + b[3] / 2) * s]
+        xyxy = lambda b: (boxes_to_xyxy(b[None])[0] * s).tolist()            # (cx, cy, w, h) cells -> px corners
         out = (int(tr.ref_boxes[i, 3]) * s * 2, int(tr.ref_boxes[i, 2]) * s * 2)
-        patch = lambda fr, box: crop(fr[i:i + 1].float(), box[i:i + 1] * s,
-                                     out)[0].round().clamp(0, 255).to(torch.uint8)
+        patch = lambda fr, box: crop(fr[i:i + 1].float(), box[i:i + 1] * s, out)[0].round().clamp(0, 255).byte()
         with self.hold_sync():
             self.ref_src = self._src('ref', i, lambda: self.frames_r[i])
             self.tgt_src = self._src('tgt', i, lambda: self.frames_t[i])
@@ -559,28 +411,6 @@ class TrackingViewer(_TrackingFigure):
     def _v_index(self, p):
         if not 0 <= p['value'] < self.n: raise InvalidTrait(f"`index` must be in [0, {self.n - 1}], got {p['value']}")
         return p['value']
-
-# %% ../nbs/10_widgets.ipynb #aaa96fff
-def frame_jaccard(pred, gt) -> torch.Tensor:
-    """J per frame (T,): mean over the ground truth's object ids of IoU(pred == k, gt == k), void (255) excluded; 1 if
-    no objects."""
-    pred, gt = torch.as_tensor(pred), torch.as_tensor(gt)
-    if pred.ndim != 3 or pred.shape != gt.shape:
-        raise ValueError(f"`pred` and `gt` must be id masks of the same shape (T, H, W), got {tuple(pred.shape)} and "
-                         f"{tuple(gt.shape)}")
-    ids = [int(k) for k in gt.unique() if 0 < k < 255]
-    void = gt == 255
-    if not ids: return torch.ones(len(gt), dtype=torch.float64)
-    return torch.stack([jaccard(pred == k, gt == k, void) for k in ids]).mean(0)   # (T,)
-
-# %% ../nbs/10_widgets.ipynb #d57321e1
-def davis_sample_predictions(seq='blackswan'):
-    "Frames (T, 3, H, W), released ContrastCorr predictions and ground truth (T, H, W) for a shipped DAVIS sequence."
-    davis = DavisDataset(sample_davis_root())
-    frames, gt = davis.frames(seq), davis.masks(seq)                              # (T, 3, H, W), (T, H, W)
-    pred_dir = sample_davis_root()/'predictions'/'contrastcorr'/seq
-    pred = torch.stack([read_mask(pred_dir/f'{n}.png') for n in davis.frame_names(seq)])   # (T, H, W)
-    return frames, pred, gt
 
 # %% ../nbs/10_widgets.ipynb #c33b18b7
 def _display_resize(frames, masks, short):

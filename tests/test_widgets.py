@@ -19,6 +19,15 @@ from hypothesis import strategies as st
 from contrastcorr.affinity import affinity, assert_near
 from contrastcorr.data import synthetic_pair_with_shift, synthetic_video
 from contrastcorr.encoder import Encoder, fake_official_checkpoint
+from contrastcorr.explore import (
+    frame_features,
+    frame_jaccard,
+    heat_rgba,
+    patch_tracks,
+    peak_accuracy,
+    pixel_affinity,
+    shifted_batch,
+)
 from contrastcorr.metrics import jaccard
 from contrastcorr.widgets import (
     WEB_ASSETS,
@@ -27,14 +36,7 @@ from contrastcorr.widgets import (
     InvalidTrait,
     PropagationPlayer,
     TrackingViewer,
-    frame_features,
-    frame_jaccard,
-    heat_rgba,
-    patch_tracks,
-    peak_accuracy,
-    pixel_affinity,
     png_data_url,
-    shifted_batch,
     widget_esm,
 )
 
