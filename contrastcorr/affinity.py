@@ -155,7 +155,7 @@ def _region_geometry(a, R, radius, device):
     rp, rq = [v.flatten() for v in torch.meshgrid(ak, ak, indexing='ij')]         # (K1²,)
     return rp, rq, ((ti + R - rp) ** 2 + (tj + R - rq) ** 2 <= radius ** 2).T     # near (K1², m)
 
-# %% ../nbs/01_affinity.ipynb #d3a75745
+# %% ../nbs/01_affinity.ipynb #0d9be57a
 def _window_plan(F_t, F_r, L_r, tau, topk, radius, win, softmax_over, max_elems, dtype):
     "What every tile of `_propagate_windowed` shares: sizes, channels-last features and labels, geometry."
     B, C, T, h, w = F_r.shape
@@ -192,7 +192,7 @@ def _window_plan(F_t, F_r, L_r, tau, topk, radius, win, softmax_over, max_elems,
     fresh = torch.is_grad_enabled() and any(x.requires_grad for x in (F_t, F_r, L_r))   # autograd: no buffer reuse
     return SimpleNamespace(**locals())
 
-# %% ../nbs/01_affinity.ipynb #d09e0c51
+# %% ../nbs/01_affinity.ipynb #ac5740ba
 def _tile_buffers(p):
     "One tile's windowed logits (B, Tw, K1², m) and reference region (B, Tw, K1, K1, C), in the products' dtype."
     return (p.Fr.new_empty(p.B, p.Tw, p.K1 * p.K1, p.m, dtype=p.mm),
@@ -220,7 +220,7 @@ def _tile_rows(p, y, x, t, c):
     yy, xx = (y + p.rp[c] - p.R).clamp(0, p.h - 1), (x + p.rq[c] - p.R).clamp(0, p.w - 1)
     return p.frame[t] * p.N + yy * p.w + xx
 
-# %% ../nbs/01_affinity.ipynb #ffe4979f
+# %% ../nbs/01_affinity.ipynb #549a2b6c
 def _tile_labels(p, y, x, A, S_w, S_g):
     "Labels (B, D, m) of the tile at (y, x) from its logits: over every allowed position, or over the top k."
     B, m, KK, ex = p.B, p.m, p.K1 * p.K1, p.ex
@@ -247,7 +247,7 @@ def _tile_labels(p, y, x, A, S_w, S_g):
     wgt = val.softmax(-1) if p.softmax_over == 'topk' else (val - lse[..., None]).exp()
     return torch.einsum('bmkd,bmk->bdm', _take(p.Lr, pos.gather(2, i)), wgt)
 
-# %% ../nbs/01_affinity.ipynb #4b10a6b2
+# %% ../nbs/01_affinity.ipynb #b767d6da
 def _propagate_windowed(F_t, F_r, L_r, tau, topk, radius, win, softmax_over, max_elems, dtype=None):
     """`propagate_labels` with a window, by a×a target tiles: a windowed frame only contributes its (a+2R)² cells around
     the tile."""
@@ -261,7 +261,7 @@ def _propagate_windowed(F_t, F_r, L_r, tau, topk, radius, win, softmax_over, max
             out[:, :, y:y + p.a, x:x + p.a] = _tile_labels(p, y, x, A, S_w, S_g).view(p.B, p.D, p.a, p.a)
     return out[:, :, :p.h, :p.w]
 
-# %% ../nbs/01_affinity.ipynb #59a584b6
+# %% ../nbs/01_affinity.ipynb #cff0d4f1
 def _check_propagate_args(T, N, topk, softmax_over, window, radius, dtype):
     "Raise on a bad option of `propagate_labels` (T reference frames of N cells each)."
     if topk is not None and not 0 < topk <= T * N:
@@ -284,7 +284,7 @@ def _mutual_block(S, rowmax, T, N, den_buf=None):
     den = torch.mul(rowmax.view(B, 1, T, N), colmax, out=den_buf[:B * m * T * N].view(B, m, T, N))
     return S.view(B, m, T, N).pow_(3).div_(den.clamp_min_(1e-12)).view(B, m, T * N)
 
-# %% ../nbs/01_affinity.ipynb #9773dd89
+# %% ../nbs/01_affinity.ipynb #e79312a9
 def _bounded_products(Ft, Fr, dtype):
     """Inputs of low-precision logits: Ft (B, N, C), Fr (B, C, T·N) in `dtype`, Fr's rows (B, T·N, C) for exact
     rescoring, and an upper bound of each target's logits (B, N, 1), subtracted so the best land near 0 (see
@@ -311,7 +311,7 @@ def _topk_labels(S, val, idx, Lr, softmax_over, inplace):
     L_k = Lr.gather(2, idx.reshape(B, 1, -1).expand(B, Lr.shape[1], -1)).view(B, -1, m, k)   # (B, D, m, k)
     return (L_k * wgt.unsqueeze(1)).sum(-1)                                   # (B, D, m)
 
-# %% ../nbs/01_affinity.ipynb #d3f3b52e
+# %% ../nbs/01_affinity.ipynb #25447617
 def propagate_labels(F_t, F_r, L_r, tau=1.0, topk=None, radius=None, window=None, mutual=False,
                      softmax_over='topk', max_elems=2**25, dtype=None):
     "Memory-safe L̂_t from T reference frames: F_t (B,C,h,w), F_r (B,C,T,h,w), L_r (B,D,T,h,w) -> (B,D,h,w)."

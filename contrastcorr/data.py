@@ -249,7 +249,7 @@ class _DavisLayout:
         "Names of the annotated frames of `seq`."
         return sorted(p.stem for p in self._seq_dir(self.mask_dir, seq).glob('*.png'))
 
-# %% ../nbs/00_data.ipynb #b94c6c94
+# %% ../nbs/00_data.ipynb #d5875751
 class DavisDataset(_DavisLayout):
     "DAVIS (2016/2017) sequences on disk: JPEG frames and indexed-PNG masks in the official layout."
     def frames(self, seq: str, size=None, max_frames: int | None = None) -> torch.Tensor:
@@ -335,7 +335,7 @@ class SyntheticVideo:
     @property
     def n_frames(self) -> int: return self.frames.shape[0]
 
-# %% ../nbs/00_data.ipynb #278b3144
+# %% ../nbs/00_data.ipynb #18779ed2
 def _moving_background(T: int, H: int, W: int, g, bg_speed: float):
     "Background frames (T, 3, H, W) in [0, 1]: a texture seen through a window translating by `bg_shift` (T, 2) px."
     t = torch.arange(T, dtype=torch.float32)[:, None]  # (T, 1)
@@ -367,7 +367,7 @@ def _moving_shapes(T: int, H: int, W: int, K: int, g, max_speed: float, max_rot:
                                align_corners=False).reshape(T, K, 4, H, W)
     return sprites, half, motion, shapes
 
-# %% ../nbs/00_data.ipynb #77c8aa43
+# %% ../nbs/00_data.ipynb #1d79dc70
 def _shape_keypoints(sprites, half, motion, masks, per_shape: int, g):
     """Keypoints (T, K·P, 2) px: random sprite pixels at least 3 sprite px inside each shape, moved with its pose;
     their shape ids (K·P,), and whether each is visible (T, K·P): inside the frame and drawn on top."""
@@ -387,7 +387,7 @@ def _shape_keypoints(sprites, half, motion, masks, per_shape: int, g):
     top = masks[torch.arange(T)[:, None], yi.clamp(0, H - 1), xi.clamp(0, W - 1)]  # (T, K·P): id drawn at the keypoint
     return kps, kp_ids, inframe & (top.long() == kp_ids)
 
-# %% ../nbs/00_data.ipynb #0230d487
+# %% ../nbs/00_data.ipynb #9190fc30
 def synthetic_video(n_frames: int = 8, size=(128, 128), n_shapes: int = 3, seed: int = 0,
                     kpts_per_shape: int = 4, max_speed: float = 3.0, max_rot: float = 0.1,
                     max_zoom: float = 0.04, bg_speed: float = 2.0) -> SyntheticVideo:

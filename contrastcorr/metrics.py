@@ -13,7 +13,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from .data import read_davis_split, read_mask
 
@@ -202,7 +201,7 @@ def _list_sequences(root: Path, ann_dir: Path, year: str, split: str) -> list[st
     try: return read_davis_split(root, year, split)
     except FileNotFoundError: return sorted(p.name for p in ann_dir.iterdir() if p.is_dir())
 
-# %% ../nbs/09_metrics.ipynb #fb4dde8f
+# %% ../nbs/09_metrics.ipynb #0f7e3c32
 _GLOBAL_KEYS = ('J&F-Mean', 'J-Mean', 'J-Recall', 'J-Decay', 'F-Mean', 'F-Recall', 'F-Decay')
 
 def _read_sequence(ann_dir: Path, pred_root: Path, seq: str, binarize: bool, max_frames):
@@ -341,7 +340,7 @@ def kp_ref_len(gt, visible=None, mode: str = 'diag') -> torch.Tensor:
     if mode == 'max_side': return wh.amax(-1)
     raise ValueError(f"mode must be 'diag' or 'max_side', got {mode!r}")
 
-# %% ../nbs/09_metrics.ipynb #f82dccd1
+# %% ../nbs/09_metrics.ipynb #2b06b4e5
 def pck(pred, gt, ref_len=None, alpha=(0.1, 0.2), visible=None) -> dict:
     "PCK@α: per joint, the fraction of visible frames with ‖pred−gt‖ <= α·ref_len; averaged over joints. {α: value}."
     pred, gt = _as_points(pred, 'pred'), _as_points(gt, 'gt')

@@ -128,7 +128,7 @@ def _stream_forward(ctx, F_r, F_t, L_r, lse_own, L_own, tau):
     ctx.mark_non_differentiable(video_mass)
     return out, mu, video_mass
 
-# %% ../nbs/04_transforms.ipynb #990045de
+# %% ../nbs/04_transforms.ipynb #90f16ef1
 def _stream_backward(ctx, d_out, dmu, _):
     "Gradients by recomputing each block of probabilities from the saved inputs and mu: no (B, N_r, N_t) kept."
     F_r, F_t, L_r, lse_own, L_own, out, mu = ctx.saved_tensors
@@ -150,7 +150,7 @@ def _stream_backward(ctx, d_out, dmu, _):
         dlse_own = w * ((d_out * L_own).sum(1) - c[:, 0])
     return dF_r / tau, dF_t / tau, dL_r, dlse_own, dL_own, None
 
-# %% ../nbs/04_transforms.ipynb #a86cdac0
+# %% ../nbs/04_transforms.ipynb #874515ba
 class InterVideoStream(torch.autograd.Function):
     "Streaming inter-video reconstruction with a hand-written, block-recomputing backward."
     forward = staticmethod(_stream_forward)
