@@ -4,14 +4,12 @@
 
 # %% ../nbs/06_model.ipynb #a01ab19d
 from __future__ import annotations
-import warnings
 from dataclasses import dataclass
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-import torch.distributed as dist
 from .checks import check_frames
-from .data import synthetic_video, unit_lab
+from .devices import all_gather_with_grad, rank_and_world
 from .encoder import Encoder, ColourAE, channel_dropout, lab_targets
 from .tracking import random_patch_boxes, track_patch, crop
 from .transforms import Inter, inter_transform, intra_transform
@@ -19,33 +17,54 @@ from .losses import lab_l1, intra_loss, inter_loss, cons_loss, sparse_loss, cycl
 from .losses import self_reconstruct, switch_reconstruct, concentration_loss
 
 # %% auto #0
-__all__ = ['TERMS', 'STAGE_TERMS', 'ModelConfig', 'ContrastCorrOutput', 'ContrastCorr', 'reference_patch', 'cut_target',
-           'merge_inter', 'gather_inter_transform', 'shared_terms', 'finish', 'main_stage', 'synthetic_pairs',
+__all__ = ['TERMS', 'STAGE_TERMS', 'ModelConfig', 'ContrastCorrOutput', 'LabelSpace', 'ContrastCorr', 'reference_patch',
+           'cut_target', 'merge_inter', 'gather_inter_transform', 'both_stage_terms', 'weighted_output', 'main_stage',
            'warmup_stage']
 
 # %% ../nbs/06_model.ipynb #45baaa71
 TERMS = ('intra', 'inter', 'cons', 'sparse', 'cycle', 'self', 'switch', 'conc')   # every loss term, in this order
 STAGE_TERMS = {'warmup': ('intra', 'self', 'switch', 'conc'), 'main': TERMS}          # the terms each stage can run
 
-# %% ../nbs/06_model.ipynb #f5eee136
+# %% ../nbs/06_model.ipynb #e22b5bff
+def _check_model_fields(c):
+    "Raise a clear error for the first field of `c` (a `ModelConfig`) that is out of range."
+    for name in ('width', 'depth', 'conc_win'):
+        v = getattr(c, name)
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            raise ValueError(f"`{name}` must be a positive int, got {v!r}")
+    p = c.patch_size
+    if p is not None and (isinstance(p, bool) or not isinstance(p, int) or p < 1):
+        raise ValueError(f"`patch_size` must be None (the whole reference crop) or a positive number of cells, "
+                         f"got {p!r}")
+    if p is not None and c.w_conc > 0 and p < c.conc_win:
+        raise ValueError(f"the concentration loss needs `patch_size` >= `conc_win` ({p} < {c.conc_win} cells): "
+                         "lower `conc_win` or set `w_conc=0`")
+    if not c.tau > 0: raise ValueError(f"`tau` must be > 0, got {c.tau}")
+    if c.target not in ('lab', 'colour_ae'):
+        raise ValueError(f"`target` must be 'lab' or 'colour_ae', got {c.target!r}")
+    if c.loss_thr is not None and not c.loss_thr > 0:
+        raise ValueError(f"`loss_thr` must be None or > 0, got {c.loss_thr}")
+    for t in TERMS:
+        w = getattr(c, f'w_{t}')
+        if not w >= 0: raise ValueError(f"`w_{t}` must be a weight >= 0 (0 switches the term off), got {w}")
+
+# %% ../nbs/06_model.ipynb #1f997b80
 @dataclass
-class ModelConfig:
-    "Encoder, affinity, labels, shapes and loss weights of a ContrastCorr model; the defaults are the tutorial preset."
+class _ModelFields:
+    "The fields of a `ModelConfig`, each checked when a config is made."
     width: int = 32                  # encoder width; paper/official 64 (ResNet-18, 512-d features)
     depth: int = 3                   # last ResNet stage kept; paper/official 4
     tau: float = 0.07                # temperature: logits F_rᵀF_t/τ; official 1 (a multiplier on raw dot products)
-    l2_norm: bool = True             # L2-normalise features before every affinity (cosine/τ); paper/official: raw dot products
-    target: str = 'lab'              # what the affinity copies: 'lab' (block means) or 'colour_ae' (codes of a frozen ColourAE)
+    l2_norm: bool = True             # L2-normalise features before every affinity (cosine/τ); paper/official: raw
+    target: str = 'lab'              # what the affinity copies: 'lab' (block means), 'colour_ae' (frozen AE codes)
     ab_weight: float = 10.0          # ℓ weighs a and b this much more than L (official 10)
     loss_thr: float | None = None    # official 2.5: per-sample reconstruction losses above it count as 0
-    ref_crop: int = 64               # reference crop side in px, for the data pipeline (official 256)
-    target_size: int = 128           # target frame side in px, for the data pipeline (official 640)
-    patch_size: int | None = None    # reference patch side in cells; None = the whole reference crop (official 256/8 = 32)
-    track_scale: bool = True         # box size from the spread of the tracked points (paper, after UVC); official: fixed
-    channel_dropout: bool = True     # in training, zero 1–2 of L, a, b in both encoder inputs (official, after CorrFlow)
+    patch_size: int | None = None    # reference patch side in cells; None = the whole reference crop (official 32)
+    track_scale: bool = True         # box size from the spread of the tracked points (paper, UVC); official: fixed
+    channel_dropout: bool = True     # in training, zero 1–2 of L, a, b in both encoder inputs (official, CorrFlow)
     conc_win: int = 8                # concentration-loss window in cells (official 8)
     detach_cons: bool = False        # stop the gradient through L̂_intra in L_cons (official: no)
-    gather_negatives: bool = True    # under torch.distributed: negatives from the videos of every rank (official: one GPU's)
+    gather_negatives: bool = True    # under torch.distributed: negatives from the videos of every rank (official: one)
     channels_last: bool = True       # encoder activations in NHWC: faster convolutions on CPU (oneDNN) and tensor cores
     flush_denormal: bool = True      # CPU: subnormal floats count as 0 (process-wide; call it at program start too, §8)
     w_intra: float = 1.0             # L_intra: ℓ(L̂_t^intra, L_t)
@@ -57,23 +76,12 @@ class ModelConfig:
     w_switch: float = 0.0            # colour switch: the reference rebuilt from the target with Aᵀ (official 0.1)
     w_conc: float = 0.0              # UVC concentration of the affinity (official 0.3)
 
-    def __post_init__(self):
-        for name in ('width', 'depth', 'ref_crop', 'target_size', 'conc_win'):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1: raise ValueError(f"`{name}` must be a positive int, got {v!r}")
-        for name in ('ref_crop', 'target_size'):
-            if getattr(self, name) % 8: raise ValueError(f"`{name}` must be a multiple of 8 (the encoder's stride), got {getattr(self, name)}")
-        p = self.patch_size
-        if p is not None and (isinstance(p, bool) or not isinstance(p, int) or p < 1):
-            raise ValueError(f"`patch_size` must be None (the whole reference crop) or a positive number of cells, got {p!r}")
-        if p is not None and self.w_conc > 0 and p < self.conc_win:
-            raise ValueError(f"the concentration loss needs `patch_size` >= `conc_win` ({p} < {self.conc_win} cells): lower `conc_win` or set `w_conc=0`")
-        if not self.tau > 0: raise ValueError(f"`tau` must be > 0, got {self.tau}")
-        if self.target not in ('lab', 'colour_ae'): raise ValueError(f"`target` must be 'lab' or 'colour_ae', got {self.target!r}")
-        if self.loss_thr is not None and not self.loss_thr > 0: raise ValueError(f"`loss_thr` must be None or > 0, got {self.loss_thr}")
-        for t in TERMS:
-            if not getattr(self, f'w_{t}') >= 0: raise ValueError(f"`w_{t}` must be a weight >= 0 (0 switches the term off), got {getattr(self, f'w_{t}')}")
+    def __post_init__(self): _check_model_fields(self)
 
+# %% ../nbs/06_model.ipynb #53c84dff
+@dataclass
+class ModelConfig(_ModelFields):
+    "Encoder, affinity, labels, patch and loss weights of a ContrastCorr model; the defaults are the tutorial preset."
     @property
     def weights(self) -> dict[str, float]:
         "Term name → weight, for every term."
@@ -86,20 +94,19 @@ class ModelConfig:
 
     @classmethod
     def tutorial(cls, **kw) -> ModelConfig:
-        "Width-32 encoder, 64² reference crops in 128² frames, cosine/0.07, the paper's five terms: trains on 2 CPU cores."
+        "Width-32 encoder, cosine/0.07, Lab labels, the paper's five terms: trains on 2 CPU cores."
         return cls(**kw)
 
     @classmethod
     def paper(cls, **kw) -> ModelConfig:
-        "The paper's five terms, weight 1, scale-aware box, on the official encoder, shapes and colour-AE labels."
-        return cls(**{**dict(width=64, depth=4, tau=1.0, l2_norm=False, target='colour_ae', ref_crop=256, target_size=640), **kw})
+        "The paper's five terms, weight 1, scale-aware box, on the official encoder with colour-AE labels."
+        return cls(**{**dict(width=64, depth=4, tau=1.0, l2_norm=False, target='colour_ae'), **kw})
 
     @classmethod
     def official(cls, **kw) -> ModelConfig:
-        "What the public code runs: L_intra + L_cons + L_sparse + self-recon + 0.1·switch + 0.3·concentration, fixed box, outliers dropped."
-        return cls(**{**dict(width=64, depth=4, tau=1.0, l2_norm=False, target='colour_ae', loss_thr=2.5, ref_crop=256,
-                             target_size=640, track_scale=False, w_inter=0.0, w_cycle=0.0, w_self=1.0, w_switch=0.1,
-                             w_conc=0.3), **kw})
+        "The public code: L_intra + L_cons + L_sparse + self + 0.1·switch + 0.3·conc, fixed box, outliers dropped."
+        return cls(**{**dict(width=64, depth=4, tau=1.0, l2_norm=False, target='colour_ae', loss_thr=2.5,
+                             track_scale=False, w_inter=0.0, w_cycle=0.0, w_self=1.0, w_switch=0.1, w_conc=0.3), **kw})
 
 # %% ../nbs/06_model.ipynb #58818a8e
 @dataclass
@@ -116,17 +123,44 @@ class ContrastCorrOutput:
     own_mass: torch.Tensor | None = None      # (B, N_t) inter-video mass on the own video
     stage: str = 'main'
 
-# %% ../nbs/06_model.ipynb #c6e3004c
-class ContrastCorr(nn.Module):
-    "ContrastCorr: encoder + tracking + intra/inter-video transformations + every loss term, configured by a `ModelConfig`."
+# %% ../nbs/06_model.ipynb #fda65148
+class LabelSpace:
+    "What the affinity copies and how a copy is scored: Lab block means, or the codes of a frozen colour autoencoder."
+    colour_ae: ColourAE | None                   # set by the model; None: the labels are Lab block means
+
+    def labels(self, lab):
+        "What the affinity copies, at feature resolution: Lab block means (B, 3, h, w) or colour-AE codes (B, D, h, w)."
+        if self.colour_ae is None: return lab_targets(lab)
+        with torch.no_grad(): return self.colour_ae.encode(lab)
+
+    def to_lab(self, L):
+        "Labels (B, D, h, w) → unit Lab to compare with a target: themselves, or their colour-AE decoding."
+        return L if self.colour_ae is None else self.colour_ae.decode(L)
+
+    def lab_target(self, lab):
+        "The true Lab that `to_lab` outputs are compared with: block means (B, 3, h, w), or the pixels (colour AE)."
+        return lab_targets(lab) if self.colour_ae is None else lab
+
+# %% ../nbs/06_model.ipynb #7149d1d1
+def _check_lab_pairs(lab_r, lab_t):
+    "Raise unless `lab_r` and `lab_t` are batches of unit-Lab frames with one pair per video."
+    check_frames(lab_r, 'lab_r', lab=True, multiple=8); check_frames(lab_t, 'lab_t', lab=True, multiple=8)
+    if lab_r.shape[0] != lab_t.shape[0]:
+        raise ValueError(f"`lab_r` and `lab_t` must hold the same number of videos B (one pair each), "
+                         f"got {lab_r.shape[0]} and {lab_t.shape[0]}")
+
+# %% ../nbs/06_model.ipynb #0bc27837
+class ContrastCorr(LabelSpace, nn.Module):
+    "ContrastCorr: encoder + tracking + intra/inter-video transformations + every loss term, set by a `ModelConfig`."
     def __init__(self, config: ModelConfig | None = None, colour_ae: ColourAE | None = None):
         super().__init__()
         config = ModelConfig() if config is None else config
-        if not isinstance(config, ModelConfig): raise TypeError(f"`config` must be a ModelConfig, got {type(config).__name__}")
+        if not isinstance(config, ModelConfig):
+            raise TypeError(f"`config` must be a ModelConfig, got {type(config).__name__}")
         if config.target == 'colour_ae' and not isinstance(colour_ae, ColourAE):
-            raise ValueError("config.target='colour_ae' needs a trained `colour_ae` (a ColourAE, see encoder.train_colour_ae), or use target='lab'")
-        self.config = config
-        self.encoder = Encoder(config.width, config.depth)
+            raise ValueError("config.target='colour_ae' needs a trained `colour_ae` (a ColourAE, see "
+                             "encoder.train_colour_ae), or use target='lab'")
+        self.config, self.encoder = config, Encoder(config.width, config.depth)
         if config.channels_last: self.encoder.to(memory_format=torch.channels_last)
         self.colour_ae = colour_ae.requires_grad_(False).eval() if config.target == 'colour_ae' else None
 
@@ -137,58 +171,44 @@ class ContrastCorr(nn.Module):
         return self
 
     def features(self, x):
-        "Encoder features (B, C, H/8, W/8), contiguous, of unit-Lab frames (B, 3, H, W); L2-normalised if the config says so."
+        "Encoder features (B, C, H/8, W/8), contiguous, of unit-Lab frames (B, 3, H, W); L2-normalised if configured."
         if self.config.channels_last: x = x.contiguous(memory_format=torch.channels_last)
         f = self.encoder(x).contiguous()
         return F.normalize(f, dim=1) if self.config.l2_norm else f
 
-    def labels(self, lab):
-        "What the affinity copies, at feature resolution: Lab block means (B, 3, h, w) or colour-AE codes (B, D, h, w)."
-        if self.colour_ae is None: return lab_targets(lab)
-        with torch.no_grad(): return self.colour_ae.encode(lab)
-
-    def to_lab(self, L):
-        "Labels (B, D, h, w) → unit Lab to compare with a target: themselves, or the colour AE's decoding (B, 3, 8h, 8w)."
-        return L if self.colour_ae is None else self.colour_ae.decode(L)
-
-    def lab_target(self, lab):
-        "The true Lab that `to_lab` outputs are compared with: block means (B, 3, h, w), or the pixels for the colour AE."
-        return lab_targets(lab) if self.colour_ae is None else lab
-
-    def forward(self, lab_r, lab_t, stage: str = 'main', generator: torch.Generator | None = None) -> ContrastCorrOutput:
-        "Reference crops `lab_r` (B, 3, H_r, W_r) and targets `lab_t` (B, 3, H_t, W_t), unit Lab, one pair per video → `ContrastCorrOutput`."
+    def forward(self, lab_r, lab_t, stage: str = 'main', generator=None) -> ContrastCorrOutput:
+        "Unit-Lab reference crops (B, 3, H_r, W_r) and targets (B, 3, H_t, W_t), one pair per video → the output."
         active = self.config.active(stage)
-        check_frames(lab_r, 'lab_r', lab=True, multiple=8); check_frames(lab_t, 'lab_t', lab=True, multiple=8)
-        if lab_r.shape[0] != lab_t.shape[0]:
-            raise ValueError(f"`lab_r` and `lab_t` must hold the same number of videos B (one pair each), got {lab_r.shape[0]} and {lab_t.shape[0]}")
+        _check_lab_pairs(lab_r, lab_t)
         if self.config.flush_denormal and lab_r.device.type == 'cpu': torch.set_flush_denormal(True)
         x_r, x_t = lab_r, lab_t
         if self.training and self.config.channel_dropout: x_r, x_t = channel_dropout(lab_r, lab_t, generator)
-        F_r, F_t = self.features(x_r), self.features(x_t)                    # once per frame: (B, C, h_r, w_r), (B, C, h_t, w_t)
+        F_r, F_t = self.features(x_r), self.features(x_t)          # once per frame: (B, C, h_r, w_r), (B, C, h_t, w_t)
         dt = torch.promote_types(F_r.dtype, torch.float32)
         step = warmup_stage if stage == 'warmup' else main_stage
-        with torch.autocast(F_r.device.type, enabled=False):                 # autocast speeds up φ; the rest needs float32
+        with torch.autocast(F_r.device.type, enabled=False):       # autocast speeds up φ; the rest needs float32
             return step(self, F_r.to(dt), F_t.to(dt), lab_r.to(dt), lab_t.to(dt), active, generator)
 
 # %% ../nbs/06_model.ipynb #c2bb95c4
 def reference_patch(F_r, lab_r, patch_size=None, generator=None):
-    "The reference patch: features (B, C, p, p), pixels (B, 3, 8p, 8p) and box (B, 4) in cells; the whole crop when `patch_size` is None."
+    "The reference patch: features (B, C, p, p), pixels (B, 3, 8p, 8p), box (B, 4) in cells; None: the whole crop."
     B, _, h, w = F_r.shape
     if patch_size is None or (patch_size, patch_size) == (h, w):
         return F_r, lab_r, torch.tensor([w / 2, h / 2, w, h], device=F_r.device).expand(B, 4)
-    if patch_size > min(h, w): raise ValueError(f"`patch_size`={patch_size} cells does not fit in the reference crop's {h}×{w} cells")
+    if patch_size > min(h, w):
+        raise ValueError(f"`patch_size`={patch_size} cells does not fit in the reference crop's {h}×{w} cells")
     box = random_patch_boxes(B, (h, w), patch_size, generator, F_r.device)       # (B, 4), cell-aligned
     return crop(F_r, box, patch_size), crop(lab_r, box * 8, 8 * patch_size), box
 
 # %% ../nbs/06_model.ipynb #a5431c0a
 def cut_target(F_t, lab_t, box, size):
-    "Cut the tracked box out of the target: features (B, C, h, w) and pixels (B, 3, 8h, 8w), both differentiable in the box."
+    "Cut the tracked box out of the target: features (B, C, h, w) and pixels (B, 3, 8h, 8w), differentiable in the box."
     h, w = size
     return crop(F_t, box, (h, w)), crop(lab_t, box * 8, (8 * h, 8 * w))
 
 # %% ../nbs/06_model.ipynb #1e8edcde
 def merge_inter(parts, lse_own) -> Inter:
-    "Combine `Inter` results of the same targets over disjoint reference sets; `lse_own` (B, N_t): the own-video log-normaliser."
+    "Combine `Inter` results of the same targets over disjoint reference sets; `lse_own` (B, N_t): own-video lse."
     mus = torch.stack([p.lse for p in parts])                                   # (R, B, N_t) log-normaliser of each set
     lse = mus.logsumexp(0)                                                      # (B, N_t) over the union
     share = (mus - lse).exp()                                                   # (R, B, N_t) mass on each set
@@ -196,31 +216,19 @@ def merge_inter(parts, lse_own) -> Inter:
     return Inter(L_hat, (lse_own - lse).exp(), lse)
 
 # %% ../nbs/06_model.ipynb #7508e268
-def _world(group=None):
-    "(rank, world size) when torch.distributed is initialised, else (0, 1)."
-    if not (dist.is_available() and dist.is_initialized()): return 0, 1
-    return dist.get_rank(group), dist.get_world_size(group)
-
-def _all_gather(x, group=None):
-    "Differentiable all-gather: a tuple of every rank's `x`; the backward sums each copy's gradient back to its owner."
-    from torch.distributed.nn.functional import all_gather
-    with warnings.catch_warnings():   # torch 2.13 marks it deprecated in favour of a private API; it is still the public one
-        warnings.simplefilter('ignore', FutureWarning)
-        return all_gather(x.contiguous(), **({} if group is None else {'group': group}))
-
 def gather_inter_transform(F_r, F_t, L_r, tau=1.0, intra=None, group=None) -> Inter:
-    "L̂_t^{inter} of this rank's targets F_t (B, C, N_t) against the reference patches of *every* rank -> `Inter` (no video_mass)."
+    "L̂_t^{inter} of this rank's targets F_t (B, C, N_t) against the reference patches of *every* rank → `Inter`."
     if intra is None: intra = intra_transform(F_r, F_t, L_r, tau)
-    rank, world = _world(group)
+    rank, world = rank_and_world(group)
     if world == 1: return inter_transform(F_r, F_t, L_r, tau, intra=intra)
-    F_all, L_all = _all_gather(F_r, group), _all_gather(L_r, group)            # world × (B, C, ·), world × (B, D, ·)
-    parts = [inter_transform(F_r, F_t, L_r, tau, intra=intra) if r == rank else inter_transform(F_all[r], F_t, L_all[r], tau)
-             for r in range(world)]                                             # this rank's targets vs rank r's references
+    F_all, L_all = all_gather_with_grad(F_r, group), all_gather_with_grad(L_r, group)   # world × (B, C|D, ·)
+    parts = [inter_transform(F_r, F_t, L_r, tau, intra=intra) if r == rank else
+             inter_transform(F_all[r], F_t, L_all[r], tau) for r in range(world)]   # our targets vs rank r's references
     return merge_inter(parts, intra.lse)
 
 # %% ../nbs/06_model.ipynb #8a6987fe
-def shared_terms(model, active, intra, recon, target, P_r, P_t, size_r, size_t, F_full, lab_full, L_full=None):
-    "Unweighted L_intra, colour switch, self-reconstruction and concentration (those in `active`) -> dict."
+def both_stage_terms(model, active, intra, recon, target, P_r, P_t, size_r, size_t, F_full, lab_full, L_full=None):
+    "The unweighted terms both stages can run — L_intra, colour switch, self-reconstruction, concentration — if active."
     c, kw, raw = model.config, dict(ab_weight=model.config.ab_weight), {}
     if 'intra' in active or 'switch' in active:
         per = intra_loss(recon, target, reduction='none', **kw)                     # (B,) per-sample ℓ
@@ -236,9 +244,10 @@ def shared_terms(model, active, intra, recon, target, P_r, P_t, size_r, size_t, 
     if 'conc' in active: raw['conc'] = concentration_loss(intra.S, size_r, size_t, c.conc_win, c.conc_win)
     return raw
 
-def finish(model, stage, raw, recon, target, **extra) -> ContrastCorrOutput:
+def weighted_output(model, stage, raw, recon, target, **extra) -> ContrastCorrOutput:
     "Weigh the raw terms, sum them and pack the output."
-    if not raw: raise ValueError(f"no loss term is active in stage {stage!r}: every weight of {STAGE_TERMS[stage]} is 0")
+    if not raw:
+        raise ValueError(f"no loss term is active in stage {stage!r}: every weight of {STAGE_TERMS[stage]} is 0")
     terms = {t: model.config.weights[t] * raw[t] for t in TERMS if t in raw}
     return ContrastCorrOutput(sum(terms.values()), terms, recon, target, stage=stage, **extra)
 
@@ -249,14 +258,15 @@ def main_stage(model, F_r, F_t, lab_r, lab_t, active, generator=None) -> Contras
     F_rp, P_r, ref_box = reference_patch(F_r, lab_r, c.patch_size, generator)   # (B, C, p, p), (B, 3, 8p, 8p), (B, 4)
     size = tuple(F_rp.shape[-2:])
     if size[0] > F_t.shape[-2] or size[1] > F_t.shape[-1]:
-        raise ValueError(f"the reference patch ({size[0]}×{size[1]} cells) must fit in the target's {F_t.shape[-2]}×{F_t.shape[-1]} "
-                         f"cells: use larger `lab_t` frames or a smaller `patch_size`")
+        raise ValueError(f"the reference patch ({size[0]}×{size[1]} cells) must fit in the target's "
+                         f"{F_t.shape[-2]}×{F_t.shape[-1]} cells: use larger `lab_t` frames or a smaller `patch_size`")
     track = track_patch(F_rp, F_t, c.tau, scale=c.track_scale)                 # box (B, 4), coords (B, p·p, 2)
     F_tp, P_t = cut_target(F_t, lab_t, track.box, size)                         # (B, C, p, p), (B, 3, 8p, 8p)
     L_r = model.labels(P_r)                                                     # (B, D, p, p)
     intra = intra_transform(F_rp, F_tp, L_r, c.tau)                             # L_hat (B, D, p, p)
     recon, target = model.to_lab(intra.L_hat), model.lab_target(P_t)
-    raw = shared_terms(model, active, intra, recon, target, P_r, P_t, size, size, F_r, lab_r, L_r if F_rp is F_r else None)
+    L_full = L_r if F_rp is F_r else None                                       # the patch is the whole crop
+    raw = both_stage_terms(model, active, intra, recon, target, P_r, P_t, size, size, F_r, lab_r, L_full)
     inter = recon_inter = None
     if {'inter', 'cons', 'sparse'} & set(active):
         inter = (gather_inter_transform if c.gather_negatives else inter_transform)(F_rp, F_tp, L_r, c.tau, intra=intra)
@@ -266,30 +276,15 @@ def main_stage(model, F_r, F_t, lab_r, lab_t, active, generator=None) -> Contras
     if 'cons' in active: raw['cons'] = cons_loss(recon_inter, recon, detach_intra=c.detach_cons, **kw)
     if 'sparse' in active: raw['sparse'] = sparse_loss(inter.own_mass)
     if 'cycle' in active: raw['cycle'] = cycle_loss(intra.S, size)
-    return finish(model, 'main', raw, recon, target, recon_inter=recon_inter, box=track.box, ref_box=ref_box,
-                  coords=track.coords, own_mass=None if inter is None else inter.own_mass)
-
-# %% ../nbs/06_model.ipynb #41e51b09
-def synthetic_pairs(n, ref_crop=64, target_size=128, gap=3, stage='main', seed=0, device=None, return_boxes=False):
-    "`n` frame pairs in unit Lab, one synthetic video each: reference crops (n, 3, c, c), targets (n, 3, S, S) (crops at the same place for 'warmup')."
-    if ref_crop > target_size: raise ValueError(f"`ref_crop`={ref_crop} must not exceed `target_size`={target_size}")
-    if stage not in ('main', 'warmup'): raise ValueError(f"`stage` must be 'main' or 'warmup', got {stage!r}")
-    g = torch.Generator().manual_seed(seed)
-    refs, tars, boxes = [], [], []
-    for i in range(n):
-        v = synthetic_video(gap + 1, (target_size, target_size), seed=seed * 10_000 + i).frames   # (gap+1, 3, S, S) uint8
-        y, x = (int(torch.randint(target_size - ref_crop + 1, (), generator=g)) for _ in range(2))
-        refs.append(v[0, :, y:y + ref_crop, x:x + ref_crop])
-        tars.append(v[gap, :, y:y + ref_crop, x:x + ref_crop] if stage == 'warmup' else v[gap])
-        boxes.append([(x + ref_crop / 2) / 8, (y + ref_crop / 2) / 8, ref_crop / 8, ref_crop / 8])
-    out = unit_lab(torch.stack(refs), device), unit_lab(torch.stack(tars), device)
-    return (*out, torch.tensor(boxes, device=device)) if return_boxes else out   # boxes (n, 4): where the crop was cut, cells
+    return weighted_output(model, 'main', raw, recon, target, recon_inter=recon_inter, box=track.box, ref_box=ref_box,
+                           coords=track.coords, own_mass=None if inter is None else inter.own_mass)
 
 # %% ../nbs/06_model.ipynb #b3271bdb
 def warmup_stage(model, F_r, F_t, lab_r, lab_t, active, generator=None) -> ContrastCorrOutput:
-    "Rebuild the target crop from the reference crop (no tracking); plus self-reconstruction, colour switch, concentration."
+    "Rebuild the target crop from the reference crop (no tracking); self-reconstruction, colour switch, concentration."
     L_r = model.labels(lab_r)                                                   # (B, D, h_r, w_r)
     intra = intra_transform(F_r, F_t, L_r, model.config.tau)                    # L_hat (B, D, h_t, w_t)
     recon, target = model.to_lab(intra.L_hat), model.lab_target(lab_t)
-    raw = shared_terms(model, active, intra, recon, target, lab_r, lab_t, F_r.shape[-2:], F_t.shape[-2:], F_r, lab_r, L_r)
-    return finish(model, 'warmup', raw, recon, target)
+    sizes = F_r.shape[-2:], F_t.shape[-2:]
+    raw = both_stage_terms(model, active, intra, recon, target, lab_r, lab_t, *sizes, F_r, lab_r, L_r)
+    return weighted_output(model, 'warmup', raw, recon, target)

@@ -7,10 +7,8 @@ from __future__ import annotations
 
 import argparse
 import functools
-import math
 from collections import deque
-from collections.abc import Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -23,14 +21,14 @@ from tqdm.auto import tqdm
 from .affinity import propagate_labels
 from .checks import check_frames
 from .data import DavisDataset, overlay_mask, read_frames, unit_lab, write_mask
-from .encoder import Encoder, load_official
+from .devices import pick_device
+from .encoder import encoder_from
 
 # %% auto #0
 __all__ = ['PRESETS', 'PropagationConfig', 'get_config', 'context_indices', 'working_size', 'pad_to_multiple', 'frames_to_input',
-           'object_ids', 'mask_to_labels', 'labels_to_mask', 'LabCells', 'official_input', 'OfficialInput',
-           'encoder_from', 'affinity_dtype', 'propagate_step', 'propagate_iter', 'propagate_video', 'keypoint_maps',
-           'decode_keypoints', 'propagate_keypoints', 'propagate_davis', 'read_first_mask', 'save_overlay_gif',
-           'default_device', 'add_propagate_args', 'propagate_cli']
+           'object_ids', 'mask_to_labels', 'labels_to_mask', 'affinity_dtype', 'propagate_step', 'propagate_iter',
+           'propagate_video', 'keypoint_maps', 'decode_keypoints', 'propagate_keypoints', 'propagate_davis',
+           'read_first_mask', 'save_overlay_gif', 'add_propagate_args', 'propagate_cli']
 
 # %% ../nbs/08_propagation.ipynb #4b765dc2
 _DTYPES = ('auto', 'bfloat16', 'float32')   # how the products that choose the top-k are computed (`affinity_dtype`)
@@ -138,73 +136,6 @@ def labels_to_mask(L: torch.Tensor, ids: torch.Tensor, size, out_size=None, minm
     if out_size is not None and tuple(out_size) != tuple(pred.shape):
         pred = F.interpolate(pred[None, None].float(), size=tuple(out_size), mode='nearest')[0, 0].long()
     return pred.to(torch.uint8)
-
-# %% ../nbs/08_propagation.ipynb #9f1585e6
-class LabCells(nn.Module):
-    "The raw-colour floor: unit Lab (B, 3, H, W) → mean Lab of each (8/sub)² block of every 8×8 cell, (B, 3·sub², H/8, W/8)."
-    stride = 8
-    def __init__(self, sub: int = 2):
-        super().__init__()
-        if sub not in (1, 2, 4, 8): raise ValueError(f"`sub` must be 1, 2, 4 or 8 (blocks per cell side), got {sub!r}")
-        self.sub = sub
-    def forward(self, x): return F.pixel_unshuffle(F.avg_pool2d(x, self.stride // self.sub), self.sub)
-
-_IMAGENET_MEAN, _IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
-
-def official_input(x: torch.Tensor) -> torch.Tensor:
-    "Unit Lab (B, 3, H, W) → the official encoder's input: 8-bit Lab / 256 (their `(x + 1) / 2`), then ImageNet mean/std."
-    L, a, b = x.unbind(1)
-    x01 = torch.stack([(L + 1) * 127.5 / 256, (a * 128 + 128) / 256, (b * 128 + 128) / 256], 1)   # (B, 3, H, W)
-    mean, std = x.new_tensor(_IMAGENET_MEAN).view(1, 3, 1, 1), x.new_tensor(_IMAGENET_STD).view(1, 3, 1, 1)
-    return (x01 - mean) / std
-
-class OfficialInput(nn.Module):
-    "Wrap an encoder with the official checkpoint's weights so it can be fed unit Lab like ours."
-    stride = 8
-    def __init__(self, net: nn.Module):
-        super().__init__()
-        self.net = net
-    def forward(self, x): return self.net(official_input(x))
-
-# %% ../nbs/08_propagation.ipynb #20c33741
-def _random_encoder(spec: str) -> Encoder:
-    "`'random'` (the paper's ResNet-18) or `'random:WIDTH[:DEPTH]'`, seeded so every run sees the same weights."
-    parts = spec.split(':')[1:]
-    try: kw = dict(zip(('width', 'depth'), map(int, parts)))
-    except ValueError: raise ValueError(f"random encoder spec must be 'random' or 'random:WIDTH[:DEPTH]' (e.g. 'random:32:3'), got {spec!r}") from None
-    with torch.random.fork_rng(devices=[]):   # seeded init without touching the caller's random state
-        torch.manual_seed(0)
-        return Encoder(**kw)
-
-def _load_checkpoint(path: Path) -> nn.Module:
-    "Our checkpoint ({'config', 'encoder'}) or the official one ({'state_dict': gray_encoder.*, ...}) → encoder."
-    try: ckpt = torch.load(path, map_location='cpu', weights_only=True)
-    except Exception as e: raise ValueError(f"cannot read encoder checkpoint {path}: {type(e).__name__}: {e}") from e
-    if not isinstance(ckpt, Mapping): raise ValueError(f"encoder checkpoint {path} holds a {type(ckpt).__name__}, expected a dict")
-    if 'encoder' in ckpt:
-        enc = Encoder(**dict(ckpt.get('config') or {}))
-        try: enc.load_state_dict(ckpt['encoder'])
-        except RuntimeError as e: raise ValueError(f"encoder checkpoint {path} does not fit Encoder(**{ckpt.get('config')}): {e}") from e
-        return enc
-    sd = ckpt.get('state_dict', ckpt)
-    if isinstance(sd, Mapping) and any(str(k).removeprefix('module.').startswith('gray_encoder.') for k in sd):
-        return OfficialInput(load_official(Encoder(), ckpt))
-    raise ValueError(f"encoder checkpoint {path} is neither ours ({{'config': ..., 'encoder': state_dict}}) nor the official "
-                     f"one ('state_dict' with gray_encoder.* keys); top-level keys: {list(ckpt)[:8]}")
-
-def encoder_from(spec, device=None) -> nn.Module:
-    "An encoder in eval mode on `device` from an `nn.Module`, `'lab'`, `'random[:WIDTH[:DEPTH]]'` or a checkpoint path."
-    if isinstance(spec, nn.Module): enc = spec
-    elif not isinstance(spec, (str, Path)):
-        raise TypeError(f"`encoder` must be an nn.Module, 'lab', 'random[:WIDTH[:DEPTH]]' or a checkpoint path, got {type(spec).__name__}")
-    elif str(spec) == 'lab': enc = LabCells()
-    elif str(spec) == 'random' or str(spec).startswith('random:'): enc = _random_encoder(str(spec))
-    else:
-        path = Path(spec)
-        if not path.is_file():
-            raise FileNotFoundError(f"encoder checkpoint not found: {path} (use 'lab', 'random[:WIDTH[:DEPTH]]' or a checkpoint file)")
-        enc = _load_checkpoint(path)
-    return enc.to(device).eval()
 
 # %% ../nbs/08_propagation.ipynb #576a0bec
 @functools.cache
@@ -369,22 +300,21 @@ def save_overlay_gif(path, frames: torch.Tensor, masks: torch.Tensor, fps: float
     return path
 
 # %% ../nbs/08_propagation.ipynb #7b23f01b
-def default_device() -> str:
-    "'cuda' when a GPU is visible, else 'cpu'."
-    return 'cuda' if torch.cuda.is_available() else 'cpu'
-
 def add_propagate_args(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     "Add the `propagate` options (encoder, DAVIS folder or video + mask, output, protocol, device) to `parser`."
-    parser.add_argument('--encoder', required=True, help="checkpoint file, 'lab' (raw Lab colours, no learning) or 'random[:WIDTH[:DEPTH]]' (seeded random Encoder)")
+    parser.add_argument('--encoder', required=True, help="checkpoint file, 'lab' (raw Lab colours, no learning) or "
+                        "'random[:WIDTH[:DEPTH]]' (seeded random Encoder)")
     src = parser.add_mutually_exclusive_group(required=True)
     src.add_argument('--davis-root', help='DAVIS-format folder (JPEGImages/, Annotations/, ImageSets/)')
     src.add_argument('--video', help='your own clip: a video file (needs PyAV) or a folder of JPEG/PNG frames')
     parser.add_argument('--mask', help='with --video: first-frame mask PNG (palette ids, or flat colours on black)')
-    parser.add_argument('--sequences', nargs='+', default=None, help='DAVIS sequences (default: ImageSets/<year>/<split>.txt)')
-    parser.add_argument('--annotations', default='Annotations', help='folder of first-frame masks, relative to --davis-root or absolute')
+    parser.add_argument('--sequences', nargs='+', default=None,
+                        help='DAVIS sequences (default: ImageSets/<year>/<split>.txt)')
+    parser.add_argument('--annotations', default='Annotations',
+                        help='folder of first-frame masks, relative to --davis-root or absolute')
     parser.add_argument('--out', required=True, help='output folder')
     parser.add_argument('--protocol', choices=list(PRESETS), default='crw', help='test protocol (default: crw)')
-    parser.add_argument('--device', default=None, help='torch device (default: cuda if available, else cpu)')
+    parser.add_argument('--device', default=None, help='torch device (default: cuda, else mps, else cpu)')
     parser.add_argument('--dtype', choices=_DTYPES, default=None,
                         help="products that choose the top-k (default: the protocol's; float32 = exact everywhere)")
     parser.add_argument('--max-frames', type=int, default=None, help='only the first N frames of each video')
@@ -392,31 +322,39 @@ def add_propagate_args(parser: argparse.ArgumentParser) -> argparse.ArgumentPars
     parser.add_argument('--quiet', action='store_true', help='no progress bar')
     return parser
 
-def propagate_cli(args=None) -> dict:
-    "Run `contrastcorr propagate` from parsed args (or an argv list); returns a summary dict."
-    if args is None or isinstance(args, (list, tuple)):
-        args = add_propagate_args(argparse.ArgumentParser(prog='contrastcorr propagate', description=propagate_video.__doc__)).parse_args(args)
-    if args.max_frames is not None and args.max_frames < 1: raise ValueError(f"--max-frames must be >= 1, got {args.max_frames}")
-    device, out = args.device or default_device(), Path(args.out)
-    config = get_config(args.protocol) if args.dtype is None else replace(get_config(args.protocol), dtype=args.dtype)
-    enc = encoder_from(args.encoder, device)
-    if args.davis_root is not None:
-        if not Path(args.davis_root).is_dir(): raise FileNotFoundError(f"--davis-root: folder not found: {args.davis_root}")
-        written = propagate_davis(args.davis_root, out, enc, args.sequences, config, device, args.max_frames,
-                                  args.annotations, progress=not args.quiet)
-        print(f"wrote {sum(written.values())} masks of {len(written)} sequence(s) to {out}/<sequence>/")
-        return {'out': str(out), 'sequences': written}
+# %% ../nbs/08_propagation.ipynb #b42a9095
+def _propagate_own_video(args, enc, config, device, out: Path) -> dict:
+    "`propagate --video --mask`: masks and an overlay GIF of the user's own clip."
     if args.mask is None: raise ValueError("--mask is required with --video: the first frame's mask (PNG)")
     if not Path(args.video).exists(): raise FileNotFoundError(f"--video: no such video file or frame folder: {args.video}")
     try: frames = read_frames(args.video, max_frames=args.max_frames)
     except (ImportError, FileNotFoundError): raise
-    except Exception as e: raise ValueError(f"--video: cannot read frames from {args.video}: {type(e).__name__}: {e}") from e
+    except Exception as e:
+        raise ValueError(f"--video: cannot read frames from {args.video}: {type(e).__name__}: {e}") from e
     first = read_first_mask(args.mask)
     if first.shape != frames.shape[-2:]:
-        raise ValueError(f"--mask {args.mask} is {first.shape[0]}×{first.shape[1]} (H×W) but the frames of {args.video} are "
-                         f"{frames.shape[2]}×{frames.shape[3]}: draw the mask on the first frame at its full size")
+        raise ValueError(f"--mask {args.mask} is {first.shape[0]}×{first.shape[1]} (H×W) but the frames of "
+                         f"{args.video} are {frames.shape[2]}×{frames.shape[3]}: draw the mask on the first frame "
+                         "at its full size")
     masks = propagate_video(frames, first, enc, config, device, progress=not args.quiet)
     for t, m in enumerate(masks): write_mask(out / 'masks' / f'{t:05d}.png', m)
     gif = save_overlay_gif(out / 'overlay.gif', frames, masks, fps=args.fps)
     print(f"wrote {len(masks)} masks to {out / 'masks'} and the animation {gif}")
     return {'out': str(out), 'frames': len(masks), 'gif': str(gif)}
+
+def propagate_cli(args=None) -> dict:
+    "Run `contrastcorr propagate` from parsed args (or an argv list); returns a summary dict."
+    if args is None or isinstance(args, (list, tuple)):
+        parser = argparse.ArgumentParser(prog='contrastcorr propagate', description=propagate_video.__doc__)
+        args = add_propagate_args(parser).parse_args(args)
+    if args.max_frames is not None and args.max_frames < 1:
+        raise ValueError(f"--max-frames must be >= 1, got {args.max_frames}")
+    device, out = pick_device(args.device), Path(args.out)
+    config = get_config(args.protocol) if args.dtype is None else replace(get_config(args.protocol), dtype=args.dtype)
+    enc = encoder_from(args.encoder, device)
+    if args.davis_root is None: return _propagate_own_video(args, enc, config, device, out)
+    if not Path(args.davis_root).is_dir(): raise FileNotFoundError(f"--davis-root: folder not found: {args.davis_root}")
+    written = propagate_davis(args.davis_root, out, enc, args.sequences, config, device, args.max_frames,
+                              args.annotations, progress=not args.quiet)
+    print(f"wrote {sum(written.values())} masks of {len(written)} sequence(s) to {out}/<sequence>/")
+    return {'out': str(out), 'sequences': written}
