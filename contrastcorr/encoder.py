@@ -56,14 +56,16 @@ def make_layer(in_ch: int, out_ch: int, stride: int) -> nn.Sequential:
 
 # %% ../nbs/02_encoder.ipynb #39333a0f
 class Encoder(nn.Module):
-    "ResNet-18 with layer3/layer4 at stride 1 (no dilation): Lab (B, in_ch, H, W) in [-1, 1] → (B, out_channels, H/8, W/8)."
+    "ResNet-18 with layer3/layer4 at stride 1 (no dilation): Lab (B, in_ch, H, W) in [-1, 1] → (B, C, H/8, W/8)."
     stride = 8
 
     def __init__(self, width: int = 64, depth: int = 4, in_ch: int = 3):
         super().__init__()
         for name, v in (('width', width), ('in_ch', in_ch)):
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1: raise ValueError(f"`{name}` must be a positive int, got {v!r}")
-        if depth not in (2, 3, 4): raise ValueError(f"`depth` must be 2, 3 or 4 (the last ResNet stage kept), got {depth!r}")
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ValueError(f"`{name}` must be a positive int, got {v!r}")
+        if depth not in (2, 3, 4):
+            raise ValueError(f"`depth` must be 2, 3 or 4 (the last ResNet stage kept), got {depth!r}")
         self.width, self.depth, self.in_ch = width, depth, in_ch
         self.conv1 = nn.Conv2d(in_ch, width, 7, stride=2, padding=3, bias=False)  # stride 2
         self.bn1, self.relu = nn.BatchNorm2d(width), nn.ReLU(inplace=True)
@@ -345,11 +347,13 @@ def _frames_list(frames) -> list[torch.Tensor]:
 def random_lab_crops(frames, n: int, crop: int, generator: torch.Generator | None = None, device=None) -> torch.Tensor:
     "`n` random `crop`² crops (random frame, position and left-right flip) as unit Lab (n, 3, crop, crop) on `device`."
     frames = _frames_list(frames)
-    if any(min(f.shape[-2:]) < crop for f in frames): raise ValueError(f"`crop`={crop} is larger than a frame: sizes {[tuple(f.shape[-2:]) for f in frames]}")
+    if any(min(f.shape[-2:]) < crop for f in frames):
+        raise ValueError(f"`crop`={crop} is larger than a frame: sizes {[tuple(f.shape[-2:]) for f in frames]}")
     out = []
     for _ in range(n):
         f = frames[int(torch.randint(len(frames), (), generator=generator))]
-        t, y, x = (int(torch.randint(m, (), generator=generator)) for m in (f.shape[0], f.shape[2] - crop + 1, f.shape[3] - crop + 1))
+        ranges = (f.shape[0], f.shape[2] - crop + 1, f.shape[3] - crop + 1)   # frame, top, left
+        t, y, x = (int(torch.randint(m, (), generator=generator)) for m in ranges)
         c = f[t, :, y:y + crop, x:x + crop]  # (3, crop, crop) uint8
         out.append(c.flip(-1) if torch.rand((), generator=generator) < 0.5 else c)
     return unit_lab(torch.stack(out), device)  # (n, 3, crop, crop)

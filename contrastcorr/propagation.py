@@ -40,28 +40,33 @@ class PropagationConfig:
     l2_normalize: bool = True       # cosine affinities (CRW) or raw dot products (ContrastCorr)
     tau: float = 0.05               # logits = F_rᵀF_t / τ (ContrastCorr's multiplier `temp=1` is τ = 1)
     topk: int = 10                  # reference positions kept per target position
-    softmax_over: str = 'topk'      # 'topk': softmax over the k kept (CRW); 'all': over all, keep k unrenormalised (ContrastCorr)
+    softmax_over: str = 'topk'      # 'topk': softmax over the k kept (CRW); 'all': over all, keep k as is (official)
     mutual: bool = False            # mutual matching S³/(rowmax·colmax) before the softmax (ContrastCorr)
     radius: float | None = 12       # local window (feature cells) on the short-term frames, never the first; None: off
-    combine: str = 'joint'          # 'joint': one softmax over the whole context (CRW); 'mean': per reference, averaged (ContrastCorr)
+    combine: str = 'joint'          # 'joint': one softmax over the context (CRW); 'mean': per reference, averaged
     short_side: int | None = None   # resize frames so the short side is this (ContrastCorr 560); None: native size
     size_multiple: int = 8          # ... and the long side floored to a multiple of this (ContrastCorr 64)
-    label_resize: str = 'bilinear'  # first-frame one-hot masks to stride 8: 'bilinear' (CRW) or 'nearest' (ContrastCorr)
+    label_resize: str = 'bilinear'  # first-frame one-hot masks to stride 8: 'bilinear' (CRW), 'nearest' (ContrastCorr)
     minmax: bool = False            # per-channel min-max of the upsampled soft labels before the argmax (ContrastCorr)
     max_elems: int = 2**25          # logits per block inside `propagate_labels` (bounds memory)
-    dtype: str = 'auto'             # products that choose the top-k: 'auto' (bfloat16 where fast), 'bfloat16', 'float32' (exact)
+    dtype: str = 'auto'             # products choosing the top-k: 'auto' (bfloat16 where fast), 'bfloat16', 'float32'
 
     def __post_init__(self):
-        for name, ok, want in [('n_recent', self.n_recent >= 0, '>= 0'), ('tau', self.tau > 0, '> 0'), ('topk', self.topk >= 1, '>= 1'),
+        mult8 = lambda v: v >= 8 and v % 8 == 0
+        for name, ok, want in [('n_recent', self.n_recent >= 0, '>= 0'), ('tau', self.tau > 0, '> 0'),
+                               ('topk', self.topk >= 1, '>= 1'),
                                ('softmax_over', self.softmax_over in ('topk', 'all'), "'topk' or 'all'"),
                                ('radius', self.radius is None or self.radius >= 0, 'None or >= 0'),
                                ('combine', self.combine in ('joint', 'mean'), "'joint' or 'mean'"),
-                               ('short_side', self.short_side is None or (self.short_side >= 8 and self.short_side % 8 == 0), 'None or a multiple of 8'),
-                               ('size_multiple', self.size_multiple >= 8 and self.size_multiple % 8 == 0, 'a multiple of 8'),
-                               ('label_resize', self.label_resize in ('bilinear', 'nearest'), "'bilinear' or 'nearest'"),
+                               ('short_side', self.short_side is None or mult8(self.short_side),
+                                'None or a multiple of 8'),
+                               ('size_multiple', mult8(self.size_multiple), 'a multiple of 8'),
+                               ('label_resize', self.label_resize in ('bilinear', 'nearest'),
+                                "'bilinear' or 'nearest'"),
                                ('dtype', self.dtype in _DTYPES, "'auto', 'bfloat16' or 'float32'")]:
             if not ok: raise ValueError(f"PropagationConfig.{name} must be {want}, got {getattr(self, name)!r}")
 
+# %% ../nbs/08_propagation.ipynb #363d3403
 PRESETS = {
     'crw': PropagationConfig(),
     'contrastcorr': PropagationConfig(n_recent=7, l2_normalize=False, tau=1.0, topk=5, softmax_over='all', mutual=True,
@@ -84,7 +89,7 @@ def context_indices(t: int, n_recent: int) -> list[int]:
 
 # %% ../nbs/08_propagation.ipynb #47bff2dd
 def working_size(H: int, W: int, short_side: int | None = None, multiple: int = 8) -> tuple[int, int]:
-    "(H', W') frames are processed at: the native size, or short side `short_side` and long side floored to a multiple of `multiple`."
+    "(H', W') frames are processed at: native, or short side `short_side` and the long side floored to a `multiple`."
     if short_side is None: return H, W
     if H <= W: return short_side, max(multiple, int(W * short_side / H) // multiple * multiple)
     return max(multiple, int(H * short_side / W) // multiple * multiple), short_side
@@ -95,11 +100,12 @@ def pad_to_multiple(x: torch.Tensor, multiple: int = 8) -> torch.Tensor:
     ph, pw = -H % multiple, -W % multiple
     if not (ph or pw): return x
     lead = x.shape[:-2]
-    return F.pad(x.reshape(-1, 1, H, W).float(), (0, pw, 0, ph), mode='replicate').to(x.dtype).reshape(*lead, H + ph, W + pw)
+    y = F.pad(x.reshape(-1, 1, H, W).float(), (0, pw, 0, ph), mode='replicate')   # (N, 1, H + ph, W + pw)
+    return y.to(x.dtype).reshape(*lead, H + ph, W + pw)
 
 # %% ../nbs/08_propagation.ipynb #dd2d93a8
 def frames_to_input(frames: torch.Tensor, size=None, multiple: int = 8) -> torch.Tensor:
-    "uint8 RGB (T, 3, H, W) → unit Lab (T, 3, H', W'): resized to `size` (H, W) if given, then padded to multiples of `multiple`."
+    "uint8 RGB (T, 3, H, W) → unit Lab (T, 3, H', W'): resized to `size` (H, W) if given, padded to a `multiple`."
     x = frames.float() / 255                                                       # (T, 3, H, W)
     if size is not None and tuple(size) != tuple(x.shape[-2:]):
         x = F.interpolate(x, size=tuple(size), mode='bilinear', align_corners=False, antialias=True)
@@ -111,21 +117,24 @@ def object_ids(mask: torch.Tensor) -> torch.Tensor:
     ids = torch.unique(mask.long())
     return torch.cat([ids.new_zeros(1), ids[(ids > 0) & (ids < 255)]])
 
-def mask_to_labels(mask: torch.Tensor, ids: torch.Tensor, size, resize: str = 'bilinear', stride: int = 8) -> torch.Tensor:
+def mask_to_labels(mask: torch.Tensor, ids: torch.Tensor, size, resize: str = 'bilinear',
+                   stride: int = 8) -> torch.Tensor:
     "Ids (H, W) → soft labels (D, h, w) at the feature grid of frames processed at `size` = (H', W') (D = len(ids))."
     m = mask.long()
-    if tuple(size) != tuple(m.shape): m = F.interpolate(m[None, None].float(), size=tuple(size), mode='nearest')[0, 0].long()
+    if tuple(size) != tuple(m.shape):
+        m = F.interpolate(m[None, None].float(), size=tuple(size), mode='nearest')[0, 0].long()
     m = pad_to_multiple(m, stride)                                                  # (Hp, Wp)
     h, w = m.shape[0] // stride, m.shape[1] // stride
-    if resize == 'nearest': m = m[stride // 2::stride, stride // 2::stride]          # the id at each cell's centre pixel
+    if resize == 'nearest': m = m[stride // 2::stride, stride // 2::stride]     # the id at each cell's centre pixel
     L = (m[None] == ids.to(m.device)[:, None, None]).float()                        # (D, ., .) one-hot
     L[0] += 1 - L.sum(0)                                                            # void (no channel) → background
     if resize == 'nearest': return L                                                # (D, h, w)
     return F.interpolate(L[None], size=(h, w), mode='bilinear', align_corners=False)[0]   # (D, h, w)
 
 # %% ../nbs/08_propagation.ipynb #3a38779e
-def labels_to_mask(L: torch.Tensor, ids: torch.Tensor, size, out_size=None, minmax: bool = False, stride: int = 8) -> torch.Tensor:
-    "Soft labels (D, h, w) → ids (H, W) uint8: ×`stride` bilinear, crop to `size`, optional per-channel min-max, argmax, resize to `out_size`."
+def labels_to_mask(L: torch.Tensor, ids: torch.Tensor, size, out_size=None, minmax: bool = False,
+                   stride: int = 8) -> torch.Tensor:
+    "Soft labels (D, h, w) → ids (H, W) uint8: ×`stride` bilinear, crop to `size`, min-max (optional), argmax, resize."
     up = F.interpolate(L[None], scale_factor=stride, mode='bilinear', align_corners=False)[0]   # (D, 8h, 8w)
     up = up[:, :size[0], :size[1]]                                                  # drop the padding
     if minmax:   # official norm_mask: a channel with any mass is rescaled to [0, 1]
@@ -154,13 +163,13 @@ def affinity_dtype(name: str, device) -> torch.dtype | None:
     return {'bfloat16': torch.bfloat16, 'float32': None}[name]
 
 def propagate_step(F_t: torch.Tensor, F_refs: list, L_refs: list, config: PropagationConfig) -> torch.Tensor:
-    "L̂_t (D, h, w) from target features F_t (C, h, w) and the context: lists of F_r (C, h, w) and L_r (D, h, w); the first is long-term."
+    "L̂_t (D, h, w) from target features F_t (C, h, w) and the context: lists of F_r (C, h, w), L_r (D, h, w)."
     cfg, T = config, len(F_refs)
     kw = dict(tau=cfg.tau, mutual=cfg.mutual, softmax_over=cfg.softmax_over, max_elems=cfg.max_elems, radius=cfg.radius,
               dtype=affinity_dtype(cfg.dtype, F_t.device))
     N = F_t.shape[-2] * F_t.shape[-1]
     if cfg.combine == 'joint':
-        F_r = torch.stack([f.permute(1, 2, 0) for f in F_refs]).permute(3, 0, 1, 2)[None]   # (1, C, T, h, w), stored channels last
+        F_r = torch.stack([f.permute(1, 2, 0) for f in F_refs]).permute(3, 0, 1, 2)[None]   # (1, C, T, h, w) NHWC
         L_r = torch.stack(L_refs, 1)[None]                                         # (1, D, T, h, w)
         window = [False] + [True] * (T - 1) if cfg.radius is not None else None
         return propagate_labels(F_t[None], F_r, L_r, topk=min(cfg.topk, T * N), window=window, **kw)[0]
@@ -168,7 +177,8 @@ def propagate_step(F_t: torch.Tensor, F_refs: list, L_refs: list, config: Propag
     total = 0
     for sel, windowed in ((slice(0, 1), False), (slice(1, T), True)):
         if not F_refs[sel]: continue
-        F_r, L_r = torch.stack(F_refs[sel])[:, :, None], torch.stack(L_refs[sel])[:, :, None]   # (B, C, 1, h, w), (B, D, 1, h, w)
+        F_r = torch.stack(F_refs[sel])[:, :, None]                             # (B, C, 1, h, w)
+        L_r = torch.stack(L_refs[sel])[:, :, None]                             # (B, D, 1, h, w)
         out = propagate_labels(F_t[None].expand(len(F_r), -1, -1, -1), F_r, L_r, topk=min(cfg.topk, N),
                                window=[windowed] if cfg.radius is not None else None, **kw)   # (B, D, h, w)
         total = total + out.sum(0)
@@ -178,12 +188,13 @@ def propagate_step(F_t: torch.Tensor, F_refs: list, L_refs: list, config: Propag
 @torch.no_grad()
 def propagate_iter(frames: torch.Tensor, L_0: torch.Tensor, encoder: nn.Module, config: PropagationConfig,
                    size=None, device=None):
-    "Yield (t, L̂_t) for t = 0..T-1: soft labels (D, h, w) of uint8 frames (T, 3, H, W) processed at `size`, from L_0 (D, h, w)."
+    "Yield (t, L̂_t), t = 0..T-1: soft labels (D, h, w) of uint8 frames (T, 3, H, W) processed at `size`, from L_0."
     cfg = get_config(config)
     def features(t):   # (C, h, w), computed once per frame
         f = encoder(frames_to_input(frames[t:t + 1].to(device), size))
         if f.ndim != 4 or f.shape[-2:] != L_0.shape[-2:]:
-            raise ValueError(f"the encoder must map (1, 3, H, W) to stride-8 features (1, C, H/8, W/8) = (1, C, {L_0.shape[-2]}, "
+            raise ValueError(f"the encoder must map (1, 3, H, W) to stride-8 features (1, C, H/8, W/8) = "
+                             f"(1, C, {L_0.shape[-2]}, "
                              f"{L_0.shape[-1]}), got {tuple(f.shape)}")
         return (F.normalize(f, dim=1) if cfg.l2_normalize else f)[0].float()
     L_0 = L_0.to(device)
@@ -197,12 +208,14 @@ def propagate_iter(frames: torch.Tensor, L_0: torch.Tensor, encoder: nn.Module, 
         yield t, L_t
 
 # %% ../nbs/08_propagation.ipynb #60bfec37
-def propagate_video(frames: torch.Tensor, first_mask, encoder, config='crw', device=None, progress: bool = True) -> torch.Tensor:
+def propagate_video(frames: torch.Tensor, first_mask, encoder, config='crw', device=None,
+                    progress: bool = True) -> torch.Tensor:
     "Carry the first frame's object ids (H, W) through uint8 RGB frames (T, 3, H, W) → ids (T, H, W) uint8."
     check_frames(frames)
     first_mask = torch.as_tensor(first_mask)
     if first_mask.shape != frames.shape[-2:]:
-        raise ValueError(f"`first_mask` must be (H, W) = {tuple(frames.shape[-2:])} like the frames, got {tuple(first_mask.shape)}")
+        raise ValueError(f"`first_mask` must be (H, W) = {tuple(frames.shape[-2:])} like the frames, "
+                         f"got {tuple(first_mask.shape)}")
     if first_mask.is_floating_point():
         raise TypeError(f"`first_mask` must hold integer ids, got {first_mask.dtype}")
     cfg, enc = get_config(config), encoder_from(encoder, device)
@@ -212,22 +225,23 @@ def propagate_video(frames: torch.Tensor, first_mask, encoder, config='crw', dev
     L_0 = mask_to_labels(first_mask, ids, size, cfg.label_resize)                    # (D, h, w)
     out = torch.empty(T, H, W, dtype=torch.uint8)
     out[0] = first_mask.to(torch.uint8)
-    for t, L_t in tqdm(propagate_iter(frames, L_0, enc, cfg, size, device), total=T, disable=not progress, desc='propagate'):
+    steps = propagate_iter(frames, L_0, enc, cfg, size, device)
+    for t, L_t in tqdm(steps, total=T, disable=not progress, desc='propagate'):
         if t: out[t] = labels_to_mask(L_t, ids, size, (H, W), cfg.minmax).cpu()
     return out
 
 # %% ../nbs/08_propagation.ipynb #8809d27e
 def keypoint_maps(kps: torch.Tensor, grid, sigma: float = 1.0, stride: int = 8) -> torch.Tensor:
-    "Gaussian maps (K, h, w) with peak 1 at keypoints (K, 2) (x, y) px; `sigma` in feature cells; cell j covers px [8j, 8j+8)."
+    "Gaussian maps (K, h, w), peak 1 at keypoints (K, 2) (x, y) px; `sigma` in cells; cell j covers px [8j, 8j+8)."
     h, w = grid
-    c = kps.float() / stride - 0.5                                                 # (K, 2) in cell units (cell centre = index)
+    c = kps.float() / stride - 0.5                                      # (K, 2) in cell units (cell centre = index)
     ys, xs = torch.arange(h, device=kps.device).float(), torch.arange(w, device=kps.device).float()
     gy = torch.exp(-(ys[None] - c[:, 1:2]) ** 2 / (2 * sigma ** 2))                # (K, h)
     gx = torch.exp(-(xs[None] - c[:, 0:1]) ** 2 / (2 * sigma ** 2))                # (K, w)
     return gy[:, :, None] * gx[:, None, :]
 
 def decode_keypoints(L: torch.Tensor, topk: int = 5, stride: int = 8) -> torch.Tensor:
-    "Keypoint maps (K, h, w) → (K, 2) (x, y) px: the mean of the `topk` highest cells' centres, weighted by their values."
+    "Keypoint maps (K, h, w) → (K, 2) (x, y) px: the mean of the `topk` highest cells' centres, weighted by value."
     K, h, w = L.shape
     val, idx = L.reshape(K, -1).topk(min(topk, h * w), dim=-1)                     # (K, k)
     wgt = val.clamp_min(0) / val.clamp_min(0).sum(-1, keepdim=True).clamp_min(1e-12)
@@ -249,19 +263,23 @@ def propagate_keypoints(frames: torch.Tensor, kps0, encoder, config='crw', devic
     grid = (-(-size[0] // 8), -(-size[1] // 8))
     L_0 = keypoint_maps(kps0 * scale, grid, sigma)                                  # (K, h, w)
     out = torch.empty(T, len(kps0), 2)
-    for t, L_t in tqdm(propagate_iter(frames, L_0, enc, cfg, size, device), total=T, disable=not progress, desc='keypoints'):
+    steps = propagate_iter(frames, L_0, enc, cfg, size, device)
+    for t, L_t in tqdm(steps, total=T, disable=not progress, desc='keypoints'):
         out[t] = kps0 if t == 0 else decode_keypoints(L_t.cpu(), decode_topk) / scale
     return out
 
 # %% ../nbs/08_propagation.ipynb #7c16f1ab
-def propagate_davis(davis_root, out_dir, encoder, sequences=None, config='crw', device=None, max_frames: int | None = None,
+def propagate_davis(davis_root, out_dir, encoder, sequences=None, config='crw', device=None,
+                    max_frames: int | None = None,
                     annotations='Annotations', resolution: str = '480p', year: str = '2017', split: str = 'val',
                     progress: bool = True) -> dict:
     "Propagate each sequence's first-frame mask and write `out_dir/<seq>/<frame>.png`; returns {seq: frames written}."
     ds = DavisDataset(davis_root, year=year, split=split, resolution=resolution, annotations_dir=annotations)
     seqs = ds.sequences if sequences is None else [sequences] if isinstance(sequences, str) else list(sequences)
     missing = [s for s in seqs if not (ds.image_dir / s).is_dir()]
-    if missing: raise FileNotFoundError(f"sequences {missing} not found in {ds.image_dir} (available: {sorted(p.name for p in ds.image_dir.iterdir())})")
+    if missing:
+        available = sorted(p.name for p in ds.image_dir.iterdir())
+        raise FileNotFoundError(f"sequences {missing} not found in {ds.image_dir} (available: {available})")
     enc, written = encoder_from(encoder, device), {}
     for seq in seqs:
         frames, names = ds.frames(seq, max_frames=max_frames), ds.frame_names(seq)[:max_frames]
@@ -272,7 +290,7 @@ def propagate_davis(davis_root, out_dir, encoder, sequences=None, config='crw', 
 
 # %% ../nbs/08_propagation.ipynb #29fdeecb
 def read_first_mask(path) -> torch.Tensor:
-    "A first-frame mask (H, W) uint8: a palette PNG's ids, or a drawing whose distinct non-black colours become ids 1, 2, …"
+    "A first-frame mask (H, W) uint8: a palette PNG's ids, or a drawing whose non-black colours become ids 1, 2, …"
     path = Path(path)
     if not path.is_file(): raise FileNotFoundError(f"mask file not found: {path}")
     try:
@@ -283,12 +301,15 @@ def read_first_mask(path) -> torch.Tensor:
     except OSError as e: raise ValueError(f"cannot read mask image {path}: {e}") from e
     colours, inv = np.unique(rgb.reshape(-1, 3), axis=0, return_inverse=True)
     fg = ~(colours == 0).all(1)
-    if fg.sum() > 254: raise ValueError(f"mask image {path} has {fg.sum()} colours: draw each object in one flat colour on black and save as PNG (not JPEG)")
+    if fg.sum() > 254:
+        raise ValueError(f"mask image {path} has {fg.sum()} colours: draw each object in one flat colour on black "
+                         "and save as PNG (not JPEG)")
     ids = np.zeros(len(colours), dtype=np.uint8)
     ids[fg] = np.arange(1, fg.sum() + 1)
     return torch.from_numpy(ids[inv.reshape(-1)].reshape(rgb.shape[:2]))
 
-def save_overlay_gif(path, frames: torch.Tensor, masks: torch.Tensor, fps: float = 8, width: int | None = 480, alpha: float = 0.5) -> Path:
+def save_overlay_gif(path, frames: torch.Tensor, masks: torch.Tensor, fps: float = 8, width: int | None = 480,
+                     alpha: float = 0.5) -> Path:
     "Write uint8 frames (T, 3, H, W) with palette-coloured ids (T, H, W) blended in as a looping GIF (`width` px wide)."
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -326,7 +347,8 @@ def add_propagate_args(parser: argparse.ArgumentParser) -> argparse.ArgumentPars
 def _propagate_own_video(args, enc, config, device, out: Path) -> dict:
     "`propagate --video --mask`: masks and an overlay GIF of the user's own clip."
     if args.mask is None: raise ValueError("--mask is required with --video: the first frame's mask (PNG)")
-    if not Path(args.video).exists(): raise FileNotFoundError(f"--video: no such video file or frame folder: {args.video}")
+    if not Path(args.video).exists():
+        raise FileNotFoundError(f"--video: no such video file or frame folder: {args.video}")
     try: frames = read_frames(args.video, max_frames=args.max_frames)
     except (ImportError, FileNotFoundError): raise
     except Exception as e:
