@@ -22,7 +22,9 @@ def write_video(path, n_frames, size=(48, 64)):
 
 def write_frames(folder, n, size=(40, 56)):
     folder.mkdir(parents=True)
-    for i in range(n): Image.fromarray(np.random.default_rng(i).integers(0, 255, (*size, 3), dtype=np.uint8)).save(folder / f'{i:05d}.jpg')
+    for i in range(n):
+        pixels = np.random.default_rng(i).integers(0, 255, (*size, 3), dtype=np.uint8)
+        Image.fromarray(pixels).save(folder / f'{i:05d}.jpg')
 
 
 # ---------------------------------------------------------------- data
@@ -33,7 +35,8 @@ def test_sources_of_every_kind(tmp_path):
     vids = make_sources(['synthetic:3', tmp_path / 'frames', tmp_path / 'nested', asset_path('davis'),
                          asset_path('videos', 'bikes_short.mp4')], max_side=64)
     kinds = [type(v).__name__ for v in vids]
-    assert kinds == ['SyntheticClip'] * 3 + ['FrameFolder', 'FrameFolder', 'VideoFile', 'FrameFolder', 'FrameFolder', 'VideoFile']
+    assert kinds == (['SyntheticClip'] * 3 +
+                     ['FrameFolder', 'FrameFolder', 'VideoFile', 'FrameFolder', 'FrameFolder', 'VideoFile'])
     assert [v.n_frames for v in vids[3:6]] == [5, 3, 6]
     assert vids[5].frame(2).shape == (3, 48, 64)
     assert vids[-1].frame(0).shape == (3, 27, 64)                # 272×640 → long side 64
@@ -58,7 +61,8 @@ def test_bad_inputs_name_the_file(tmp_path):
     for path, msg in cases:
         with pytest.raises((ValueError, FileNotFoundError)) as e: make_sources([path])
         assert msg in str(e.value) and str(path) in str(e.value), (path, str(e.value))
-    with pytest.raises(ValueError, match=r'cannot read frame .*corrupt/00002\.jpg'): make_sources([tmp_path / 'corrupt'])[0].frame(2)
+    with pytest.raises(ValueError, match=r'cannot read frame .*corrupt/00002\.jpg'):
+        make_sources([tmp_path / 'corrupt'])[0].frame(2)
     with pytest.raises(ValueError, match='must be a positive multiple of 8'): PairDataset(['synthetic:1'], ref_size=20)
 
 
