@@ -149,13 +149,13 @@ def labels_to_mask(L: torch.Tensor, ids: torch.Tensor, size, out_size=None, minm
 # %% ../nbs/08_propagation.ipynb #576a0bec
 @functools.cache
 def _cpu_has_bf16() -> bool:
-    "True on a Linux CPU with AMX or AVX512-BF16 instructions, where oneDNN multiplies bfloat16 matrices several times faster than float32."
+    "True on a Linux CPU with AMX or AVX512-BF16, where oneDNN multiplies bfloat16 matrices several times faster."
     try: flags = Path('/proc/cpuinfo').read_text().split()
     except OSError: return False
     return 'amx_bf16' in flags or 'avx512_bf16' in flags
 
 def affinity_dtype(name: str, device) -> torch.dtype | None:
-    "The dtype `propagate_labels` chooses the top-k in: None (exact, float32) or torch.bfloat16; 'auto' picks bfloat16 where it is fast."
+    "The dtype `propagate_labels` chooses the top-k in: None (float32, exact) or bfloat16 ('auto': where it is fast)."
     if name == 'auto':
         device = torch.device(device)
         fast = torch.cuda.is_bf16_supported() if device.type == 'cuda' else device.type == 'cpu' and _cpu_has_bf16()
