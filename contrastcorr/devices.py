@@ -4,6 +4,7 @@
 
 # %% ../nbs/05a_devices.ipynb #4e85d233
 from __future__ import annotations
+
 import os
 import warnings
 from dataclasses import dataclass

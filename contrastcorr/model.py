@@ -4,17 +4,29 @@
 
 # %% ../nbs/06_model.ipynb #a01ab19d
 from __future__ import annotations
+
 from dataclasses import dataclass
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
 from .checks import check_frames
 from .devices import all_gather_with_grad, rank_and_world
-from .encoder import Encoder, ColourAE, channel_dropout, lab_targets
-from .tracking import random_patch_boxes, track_patch, crop
+from .encoder import ColourAE, Encoder, channel_dropout, lab_targets
+from contrastcorr.losses import (
+    concentration_loss,
+    cons_loss,
+    cycle_loss,
+    inter_loss,
+    intra_loss,
+    lab_l1,
+    self_reconstruct,
+    sparse_loss,
+    switch_reconstruct,
+)
+from .tracking import crop, random_patch_boxes, track_patch
 from .transforms import Inter, inter_transform, intra_transform
-from .losses import lab_l1, intra_loss, inter_loss, cons_loss, sparse_loss, cycle_loss
-from .losses import self_reconstruct, switch_reconstruct, concentration_loss
 
 # %% auto #0
 __all__ = ['TERMS', 'STAGE_TERMS', 'ModelConfig', 'ContrastCorrOutput', 'LabelSpace', 'ContrastCorr', 'reference_patch',

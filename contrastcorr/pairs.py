@@ -4,6 +4,7 @@
 
 # %% ../nbs/06a_pairs.ipynb #56ab2034
 from __future__ import annotations
+
 import math
 import signal
 from pathlib import Path

@@ -203,7 +203,7 @@ def propagate_iter(frames: torch.Tensor, L_0: torch.Tensor, encoder: nn.Module, 
     recent = deque(maxlen=cfg.n_recent)                                           # (F_r, L_r) of the frames before t
     for t in range(1, len(frames)):
         F_t = features(t)
-        L_t = propagate_step(F_t, [F_0] + [f for f, _ in recent], [L_0] + [l for _, l in recent], cfg)
+        L_t = propagate_step(F_t, [F_0] + [f for f, _ in recent], [L_0] + [L_r for _, L_r in recent], cfg)
         recent.append((F_t, L_t))                                                 # its prediction becomes a reference
         yield t, L_t
 

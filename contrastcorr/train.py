@@ -4,8 +4,20 @@
 
 # %% ../nbs/07_train.ipynb #f0cd8a21
 from __future__ import annotations
-import argparse, contextlib, dataclasses, hashlib, json, math, os, random, signal, sys, time, warnings
-from dataclasses import dataclass, field, asdict
+
+import argparse
+import contextlib
+import dataclasses
+import hashlib
+import json
+import math
+import os
+import random
+import signal
+import sys
+import time
+import warnings
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -116,7 +128,7 @@ def make_schedule(cfg: TrainConfig, n_videos: int) -> Schedule:
 # %% ../nbs/07_train.ipynb #8233c287
 def model_config(cfg: TrainConfig):
     "The `ModelConfig` of preset `cfg.model` with `cfg.model_overrides`."
-    from contrastcorr.model import ModelConfig   # the model is imported when a run needs it: `--help` stays quick
+    from contrastcorr.model import ModelConfig  # the model is imported when a run needs it: `--help` stays quick
     if cfg.model not in TRAIN_PRESETS: raise ValueError(f"`model` must be one of {TRAIN_PRESETS}, got {cfg.model!r}")
     known = {f.name for f in dataclasses.fields(ModelConfig)}
     unknown = sorted(set(cfg.model_overrides) - known)
@@ -186,7 +198,7 @@ class JsonlLog:
                 except json.JSONDecodeError: continue                             # a line cut short by a kill
                 if r.get('step', -1) < keep_before: kept.append(line)
         tmp = self.path.with_name(f'.{self.path.name}.tmp')
-        tmp.write_text(''.join(l + '\n' for l in kept)); os.replace(tmp, self.path)
+        tmp.write_text(''.join(k + '\n' for k in kept)); os.replace(tmp, self.path)
         self._f = open(self.path, 'a')
 
     def write(self, record: dict):
@@ -199,7 +211,7 @@ class JsonlLog:
 
 def read_log(path) -> list[dict]:
     "The records of a JSONL training log."
-    return [json.loads(l) for l in Path(path).read_text().splitlines() if l.strip()]
+    return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
 
 # %% ../nbs/07_train.ipynb #d1ee0e5b
 def _ema(x: np.ndarray, alpha: float) -> np.ndarray:

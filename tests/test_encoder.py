@@ -5,14 +5,30 @@ from pathlib import Path
 
 import pytest
 import torch
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from contrastcorr.affinity import assert_near
 from contrastcorr.checks import check_frames
 from contrastcorr.data import DavisDataset, asset_path, sample_davis_root
-from contrastcorr.encoder import (OFFICIAL_IGNORED, BasicBlock, ColourAE, Encoder, LabCells, OfficialInput,
-                                  channel_dropout, encoder_from, fake_official_checkpoint, lab_targets, load_official,
-                                  n_params, official_layout, pca_rgb, random_lab_crops, train_colour_ae)
+from contrastcorr.encoder import (
+    OFFICIAL_IGNORED,
+    BasicBlock,
+    ColourAE,
+    Encoder,
+    LabCells,
+    OfficialInput,
+    channel_dropout,
+    encoder_from,
+    fake_official_checkpoint,
+    lab_targets,
+    load_official,
+    n_params,
+    official_layout,
+    pca_rgb,
+    random_lab_crops,
+    train_colour_ae,
+)
 
 SHARED = Path(__file__).resolve().parents[1].parent/'shared'/'data'
 

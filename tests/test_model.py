@@ -9,7 +9,7 @@ import torch.multiprocessing as mp
 import contrastcorr.model as cm
 from contrastcorr.affinity import assert_near
 from contrastcorr.encoder import ColourAE
-from contrastcorr.model import TERMS, STAGE_TERMS, ContrastCorr, ModelConfig, gather_inter_transform
+from contrastcorr.model import STAGE_TERMS, TERMS, ContrastCorr, ModelConfig, gather_inter_transform
 from contrastcorr.pairs import synthetic_pairs
 from contrastcorr.transforms import inter_transform
 

@@ -11,15 +11,37 @@ import torch.nn.functional as F
 from PIL import Image
 
 from contrastcorr.affinity import assert_near, propagate_labels_dense
-from contrastcorr.data import (DavisDataset, asset_path, read_frames, read_mask, sample_davis_root, smooth_texture,
-                               synthetic_video, write_mask)
+from contrastcorr.data import (
+    DavisDataset,
+    asset_path,
+    read_frames,
+    read_mask,
+    sample_davis_root,
+    smooth_texture,
+    synthetic_video,
+    write_mask,
+)
 from contrastcorr.encoder import LabCells, encoder_from
 from contrastcorr.metrics import evaluate_davis, jaccard, pck
-from contrastcorr.propagation import (PRESETS, PropagationConfig, add_propagate_args,
-                                      context_indices, frames_to_input, get_config, labels_to_mask,
-                                      mask_to_labels, object_ids, propagate_cli, propagate_davis, propagate_iter,
-                                      propagate_keypoints, propagate_video, read_first_mask, save_overlay_gif,
-                                      working_size)
+from contrastcorr.propagation import (
+    PRESETS,
+    PropagationConfig,
+    add_propagate_args,
+    context_indices,
+    frames_to_input,
+    get_config,
+    labels_to_mask,
+    mask_to_labels,
+    object_ids,
+    propagate_cli,
+    propagate_davis,
+    propagate_iter,
+    propagate_keypoints,
+    propagate_video,
+    read_first_mask,
+    save_overlay_gif,
+    working_size,
+)
 
 SHARED = Path(__file__).resolve().parents[2] / 'shared' / 'data' / 'davis-sample'
 

@@ -3,7 +3,12 @@
 The CLI tests run `python -m contrastcorr.train` in subprocesses with a tiny model (width 8, 32² crops in 64² frames)
 so that each run takes a few seconds on a CPU.
 """
-import json, os, signal, subprocess, sys, time
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np

@@ -1,6 +1,7 @@
 """The 30-minute tutorial beyond executing it (nbdev_test does that): its hidden solutions are the code CI runs,
 every exercise has a runnable TODO cell, and the training command it prints works end to end."""
-import re, shlex
+import re
+import shlex
 from dataclasses import replace
 from pathlib import Path
 
