@@ -9,6 +9,7 @@ no error outputs and no page shows one; every page's sidebar links every page; `
 import json
 import re
 import resource
+import shutil
 import subprocess
 import sys
 from html.parser import HTMLParser
@@ -106,7 +107,7 @@ def site(tmp_path_factory):
     parsed = {nb: Page(p.read_text(encoding='utf-8')) for nb, p in pages.items() if p.is_file()}
     cpu1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = cpu1.ru_utime + cpu1.ru_stime - cpu0.ru_utime - cpu0.ru_stime
-    return dict(out=out, pages=pages, parsed=parsed, cpu=cpu)
+    return dict(out=out, pages=pages, parsed=parsed, cpu=cpu, log=r.stdout + r.stderr)
 
 
 def test_notebooks_found():
@@ -165,6 +166,48 @@ def test_hidden_cells_absent_exported_code_shown(site, nb):
     assert not re.search(r'^\s*#\|', page.code, flags=re.M), f'{nb.name}: directive lines left in the code'
 
 
+def test_equations_are_mathml(site):
+    "Every equation of every notebook becomes MathML when the site is built: no TeX left over, no script to fetch."
+    assert 'equation left as TeX' not in site['log'], [l for l in site['log'].splitlines() if 'equation' in l][:10]
+    pages_with_math = 0
+    for nb, page in site['parsed'].items():
+        text = site['pages'][nb].read_text(encoding='utf-8')
+        md = ''.join(''.join(c['source']) for c in _cells(nb) if c['cell_type'] == 'markdown')
+        if '$' in md and re.search(r'\$[^$\s][^$]*\$', md):
+            assert '<math' in text, f'{nb.name}: its equations did not become MathML'
+            pages_with_math += 1
+        prose = re.sub(r'<pre.*?</pre>|<code.*?</code>', '', text, flags=re.S)
+        assert '$$' not in prose, f'{nb.name}: a display equation was left as TeX'
+        assert not re.search(r'<script[^>]*\bsrc=', text), f'{nb.name}: the page loads a script'
+    assert pages_with_math >= 10
+
+
+def test_equations_render_offline_in_chromium(site):
+    """In a real browser with every network request refused, the MathML is laid out as mathematics: a fraction's
+    numerator stands above its denominator (unsupported MathML would flow them side by side as plain text)."""
+    chromium = shutil.which('chromium') or shutil.which('chromium-browser')
+    if chromium is None: pytest.skip('no `chromium` on PATH (apt-get install chromium, or run tools/ci_browser_setup.sh)')
+    sync_playwright = pytest.importorskip('playwright.sync_api', reason='the `playwright` package is not installed').sync_playwright
+    refused = []
+    def only_files(route):
+        if route.request.url.startswith('file:'): return route.continue_()
+        refused.append(route.request.url); return route.abort()
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=chromium, headless=True,
+                                     args=['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'])
+        try:
+            page = browser.new_page(viewport={'width': 1400, 'height': 900})
+            page.route('**/*', only_files)
+            page.goto(site['pages'][NBS / '01_affinity.ipynb'].as_uri())
+            assert page.locator('math').count() > 20
+            frac = page.locator('math[display="block"] mfrac').first
+            num, den = frac.locator(':scope > *').nth(0).bounding_box(), frac.locator(':scope > *').nth(1).bounding_box()
+            assert num['y'] + num['height'] <= den['y'] + 2, (num, den)   # stacked, not side by side
+            assert abs((num['x'] + num['width'] / 2) - (den['x'] + den['width'] / 2)) < 0.25 * max(num['width'], den['width'])
+        finally: browser.close()
+    assert not refused, refused
+
+
 def test_links_between_pages_land(site):
     ids = {p.resolve(): site['parsed'][nb].ids for nb, p in site['pages'].items()}
     for nb, page in site['parsed'].items():
@@ -210,6 +253,7 @@ def test_builder_rules(tmp_path):
         ('#| echo: false\nECHO_HIDDEN = 2', [STDOUT('echo-output\n')]),
         ('#| output: false\nOUT_SHOWN = 3', [STDOUT('OUTPUT_HIDDEN\n')]),
         ('#| include: false\nINCLUDE_HIDDEN = 4', [STDOUT('include output\n')]),
+        'Inline $\\hat L_t = L_r A_{r\\to t}$, costs $5 and $6, code `$x$`, and\n\n$$\\frac{a}{b} < 1$$\n\nbroken $a^$ here.',
         ('w', [dict(output_type='execute_result', execution_count=1, data={
             'application/vnd.jupyter.widget-view+json': {'model_id': 'x', 'version_major': 2, 'version_minor': 0},
             'text/plain': 'WIDGET_REPR'})])))
@@ -229,7 +273,13 @@ def test_builder_rules(tmp_path):
     assert 'echo-output' in alpha.out_text and 'OUT_SHOWN' in alpha.code and 'run the notebook' in alpha.out_text
     assert alpha.imgs == alpha.out_imgs == 1
     html_text = (out / 'alpha.html').read_text(encoding='utf-8')
-    assert '<h1 class="title">Alpha <code>x</code></h1>' in html_text and '$a^2$' in html_text
+    assert '<h1 class="title">Alpha <code>x</code></h1>' in html_text
+    # equations become MathML at build time (subtitle too); prices, code and TeX that does not parse stay as they are
+    assert '$a^2$' not in html_text and '<msup><mi>a</mi><mn>2</mn></msup>' in html_text
+    assert '<mfrac>' in html_text and 'display="block"' in html_text and '<mover accent="true"><mi>L</mi>' in html_text
+    assert 'costs $5 and $6' in alpha.text and '<code>$x$</code>' in html_text
+    assert '<span class="math unrendered">$a^$</span>' in html_text and 'equation left as TeX' in r.stderr
+    assert 'mathjax' not in html_text.lower() and not re.search(r'<script[^>]*\bsrc=', html_text)   # renders offline
     assert 'href="#Part-one"' in html_text  # the page's H2s in the sidebar
     index = Page((out / 'index.html').read_text(encoding='utf-8'))
     assert index.nav_hrefs[:4] == ['index.html', 'index.html', 'alpha.html', 'tutorials/first.html']

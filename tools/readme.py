@@ -4,7 +4,7 @@
 Rules: markdown cells are copied; code cells are shown as Python blocks with their text output,
 except cells marked `#| hide`; `#|` directive lines are dropped.
 """
-import json, sys
+import json, re, sys
 from pathlib import Path
 
 root = Path(__file__).resolve().parents[1]
@@ -35,8 +35,8 @@ def render(nb_path=root / "nbs" / "index.ipynb"):
     parts = []
     for cell in nb["cells"]:
         src = "".join(cell["source"])
-        if cell["cell_type"] == "markdown":
-            parts.append(src.strip())
+        if cell["cell_type"] == "markdown":   # links between notebooks are relative to nbs/; the README sits above it
+            parts.append(re.sub(r"\]\((?![a-z]+:|/|#)([^)]+\.ipynb)", r"](nbs/\1", src.strip()))
         elif cell["cell_type"] == "code":
             dirs = _directives(src)
             if any(d.startswith("hide") for d in dirs):
