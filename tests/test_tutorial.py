@@ -34,7 +34,7 @@ def test_runs_with_runtime_requirements_only(cells):
 
 def test_covers_the_contribution(cells):
     "Sections on tracking and on intra- vs inter-video reconstruction, each with a figure, and a multi-sequence payoff."
-    heads = [s.splitlines()[0] for t, s in cells if t == 'markdown' and s.startswith('## ')]
+    heads = [l for t, s in cells if t == 'markdown' for l in s.splitlines() if l.startswith('## ')]
     for word in ('Colour copying', 'Tracking a patch', 'Intra- vs inter-video', 'loss terms', 'payoff', 'Exercises'):
         assert any(word in h for h in heads), (word, heads)
     nb = json.loads(NB.read_text(encoding='utf-8'))
@@ -51,7 +51,7 @@ def test_every_exercise_is_checked_and_solved(cells):
     found = {}
     for path in [NB, *sorted((ROOT / 'nbs').glob('0[1-5]_*.ipynb'))]:
         nb_cells = _cells(path)
-        assert any(t == 'markdown' and re.match(r'## (\d+\. )?Exercises', s) for t, s in nb_cells), f'{path.name}: no Exercises section'
+        assert any(t == 'markdown' and re.search(r'^## (\d+\. )?Exercises', s, re.M) for t, s in nb_cells), f'{path.name}: no Exercises section'
         names = [n for t, s in nb_cells if t == 'code' for n in re.findall(r"check\('([\w.]+)', \w+", s)]
         assert all(t != 'code' or not re.search(r"\bcheck\('", s) or '...' in s for t, s in nb_cells), f'{path.name}: an exercise cell holds an answer'
         found[path.name] = names
