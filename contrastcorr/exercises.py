@@ -4,10 +4,13 @@
 
 # %% ../nbs/12_exercises.ipynb #4ba22575
 from __future__ import annotations
+
 import hashlib
 from dataclasses import dataclass
 from typing import Callable
+
 import torch
+
 from .affinity import affinity, assert_near
 from .tracking import soft_argmax
 from .transforms import inter_transform_dense

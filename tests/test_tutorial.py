@@ -1,7 +1,9 @@
 """The 30-minute tutorial beyond executing it (nbdev_test does that): it runs with the runtime requirements only,
 it covers tracking, inter-video contrast and a payoff on several sequences, every exercise (tutorial and notebooks
 01–05) has a runnable check cell and a solution that CI executes, and the training command it prints works."""
-import json, re, shlex
+import json
+import re
+import shlex
 from dataclasses import replace
 from pathlib import Path
 
@@ -88,7 +90,7 @@ def test_tutorial_command_trains_and_segments(cells, tmp_path, monkeypatch):
 def test_shipped_tutorial_checkpoint_is_an_encoder():
     "The checkpoint the tutorial uses: encoder-only, loadable by `encoder_from`, stride-8 features."
     from contrastcorr.data import asset_path
-    from contrastcorr.propagation import encoder_from
+    from contrastcorr.encoder import encoder_from
     path = asset_path('tutorial_checkpoint.pt')
     ck = torch.load(path, map_location='cpu', weights_only=True)
     assert set(ck) == {'config', 'encoder'}

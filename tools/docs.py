@@ -16,8 +16,16 @@ Equations ($…$ and $$…$$ in markdown) are converted at build time to MathML 
 browsers render natively: the pages need nothing from the network. An equation latex2mathml cannot parse stays as
 its TeX, marked, and the build warns about it.
 """
-import argparse, contextlib, html, json, os, re, shutil, sys, time
+import argparse
+import contextlib
+import html
+import json
 import multiprocessing as mp
+import os
+import re
+import shutil
+import sys
+import time
 from concurrent.futures import ProcessPoolExecutor
 from itertools import repeat
 from pathlib import Path
@@ -99,7 +107,7 @@ def _anchors(cell):
 def process(nb_path):
     "The notebook at `nb_path` after nbdev's docs processors: (nbformat notebook, frontmatter dict)."
     import nbformat
-    from execnb.nbio import read_nb, nb2str
+    from execnb.nbio import nb2str, read_nb
     from nbdev.process import NBProcessor
     nb = read_nb(nb_path)
     exported = {c.get("id"): c for c in nb.cells if c.cell_type == "code" and re.search(r"^#\|\s*export[is]?\b", c.source, re.M)}
