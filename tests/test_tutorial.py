@@ -36,7 +36,7 @@ def test_runs_with_runtime_requirements_only(cells):
 
 def test_covers_the_contribution(cells):
     "Sections on tracking and on intra- vs inter-video reconstruction, each with a figure, and a multi-sequence payoff."
-    heads = [l for t, s in cells if t == 'markdown' for l in s.splitlines() if l.startswith('## ')]
+    heads = [line for t, s in cells if t == 'markdown' for line in s.splitlines() if line.startswith('## ')]
     for word in ('Colour copying', 'Tracking a patch', 'Intra- vs inter-video', 'loss terms', 'payoff', 'Exercises'):
         assert any(word in h for h in heads), (word, heads)
     nb = json.loads(NB.read_text(encoding='utf-8'))
@@ -48,14 +48,17 @@ def test_covers_the_contribution(cells):
 
 
 def test_every_exercise_is_checked_and_solved(cells):
-    "Each exercise of the tutorial and of 01–05 has a placeholder cell calling `check` on a registered name; the solutions notebook covers them all."
+    """Each exercise of the tutorial and of 01–05 has a placeholder cell calling `check` on a registered name;
+    the solutions notebook covers them all."""
     from contrastcorr.exercises import EXERCISES
     found = {}
     for path in [NB, *sorted((ROOT / 'nbs').glob('0[1-5]_*.ipynb'))]:
         nb_cells = _cells(path)
-        assert any(t == 'markdown' and re.search(r'^## (\d+\. )?Exercises', s, re.M) for t, s in nb_cells), f'{path.name}: no Exercises section'
+        assert any(t == 'markdown' and re.search(r'^## (\d+\. )?Exercises', s, re.M) for t, s in nb_cells), \
+            f'{path.name}: no Exercises section'
         names = [n for t, s in nb_cells if t == 'code' for n in re.findall(r"check\('([\w.]+)', \w+", s)]
-        assert all(t != 'code' or not re.search(r"\bcheck\('", s) or '...' in s for t, s in nb_cells), f'{path.name}: an exercise cell holds an answer'
+        assert all(t != 'code' or not re.search(r"\bcheck\('", s) or '...' in s for t, s in nb_cells), \
+            f'{path.name}: an exercise cell holds an answer'
         found[path.name] = names
         assert 2 <= len(names) <= 4 and len(set(names)) == len(names), (path.name, names)
     assert sorted(n for ns in found.values() for n in ns) == sorted(EXERCISES)
@@ -64,13 +67,14 @@ def test_every_exercise_is_checked_and_solved(cells):
 
 
 def test_tutorial_command_trains_and_segments(cells, tmp_path, monkeypatch):
-    "The `contrastcorr train` command of the tutorial (and the README), cut to 5 steps, gives an encoder that propagates and scores."
+    """The `contrastcorr train` command of the tutorial (and the README), cut to 5 steps,
+    gives an encoder that propagates and scores."""
     from contrastcorr.cli import main
     from contrastcorr.data import DavisDataset, sample_davis_root
     from contrastcorr.metrics import evaluate_sequence
     from contrastcorr.propagation import PRESETS, propagate_video
-    cmd = next(l for t, s in cells if t == 'markdown' for l in s.splitlines()
-               if l.startswith('contrastcorr train'))
+    cmd = next(line for t, s in cells if t == 'markdown' for line in s.splitlines()
+               if line.startswith('contrastcorr train'))
     readme = ' '.join((ROOT / 'README.md').read_text().split())
     assert cmd in readme, f'the README should give the same tutorial command as the notebook: {cmd}'
     argv = shlex.split(cmd)[1:]

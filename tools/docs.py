@@ -56,7 +56,8 @@ def page_path(nb_path, nbs=root / "nbs"):
 def _procs():
     "nbdev's docs processors, minus those that execute code or only make sense to Quarto; exported code stays visible."
     from nbdev import processors as P
-    skip = {P.add_show_docs, P.clean_show_doc, P.exec_show_docs, P.insert_warning, P.add_fold, P.mv_exports, P.rm_export}
+    skip = {P.add_show_docs, P.clean_show_doc, P.exec_show_docs, P.insert_warning, P.add_fold, P.mv_exports,
+            P.rm_export}
     return [p for p in P.FilterDefaults().procs() if p not in skip]
 
 
@@ -66,7 +67,8 @@ def _quarto_options(nb):
     for cell in nb.cells:
         if cell.cell_type == "code":
             lines = cell.source.splitlines()
-            n = next((i for i, l in enumerate(lines) if l.strip() and not l.lstrip().startswith("#|")), len(lines))
+            n = next((i for i, line in enumerate(lines) if line.strip() and not line.lstrip().startswith("#|")),
+                     len(lines))
             opts = dict(m.groups() for m in map(_quarto_opt.match, lines[:n]) if m)
             if opts.get("include") == "false": continue
             tags = cell.metadata.setdefault("tags", [])
@@ -110,7 +112,8 @@ def process(nb_path):
     from execnb.nbio import nb2str, read_nb
     from nbdev.process import NBProcessor
     nb = read_nb(nb_path)
-    exported = {c.get("id"): c for c in nb.cells if c.cell_type == "code" and re.search(r"^#\|\s*export[is]?\b", c.source, re.M)}
+    exported = {c.get("id"): c for c in nb.cells
+                if c.cell_type == "code" and re.search(r"^#\|\s*export[is]?\b", c.source, re.M)}
     NBProcessor(nb=nb, procs=_procs()).process()
     fm = getattr(nb, "frontmatter_", {}) or {}
     nb.cells = [c for c in nb.cells if not (c.cell_type == "raw" and c.source.startswith("---"))]
@@ -249,7 +252,8 @@ PAGE = """<!DOCTYPE html>
 CSS = """
 :root { --fg: #1f2328; --muted: #57606a; --accent: #0b5cad; --bg-code: #f6f8fa; --line: #d8dee4; }
 * { box-sizing: border-box; }
-body { margin: 0; color: var(--fg); font: 16px/1.6 -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif; }
+body { margin: 0; color: var(--fg);
+  font: 16px/1.6 -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif; }
 a { color: var(--accent); text-decoration: none; } a:hover { text-decoration: underline; }
 .sidebar { position: fixed; top: 0; bottom: 0; left: 0; width: 270px; overflow-y: auto; padding: 1.2rem 1rem;
   background: #fafbfc; border-right: 1px solid var(--line); font-size: 0.9rem; }
@@ -258,35 +262,44 @@ a { color: var(--accent); text-decoration: none; } a:hover { text-decoration: un
 .sidebar li { margin: 0.15rem 0; }
 .sidebar li > a { display: block; padding: 0.15rem 0.4rem; border-radius: 4px; color: var(--fg); }
 .sidebar li.current > a { background: #e7f0fa; color: var(--accent); font-weight: 600; }
-.sidebar li.section { margin-top: 0.9rem; font-weight: 700; color: var(--muted); text-transform: uppercase; font-size: 0.75rem; }
+.sidebar li.section { margin-top: 0.9rem; font-weight: 700; color: var(--muted); text-transform: uppercase;
+  font-size: 0.75rem; }
 .sidebar ul.toc { margin: 0.1rem 0 0.4rem 0.8rem; border-left: 2px solid var(--line); font-size: 0.82rem; }
 .sidebar ul.toc a { color: var(--muted); }
 main { margin-left: 270px; max-width: 1120px; padding: 1.5rem 2.5rem 3rem; }
 header { margin-bottom: 1.5rem; border-bottom: 1px solid var(--line); }
 h1.title { margin: 0.2rem 0 0.3rem; font-size: 2rem; line-height: 1.25; }
 .subtitle { color: var(--muted); font-size: 1.1rem; margin: 0 0 1rem; }
-h1, h2, h3 { line-height: 1.3; } h2 { margin-top: 2.2rem; border-bottom: 1px solid var(--line); padding-bottom: 0.2rem; }
+h1, h2, h3 { line-height: 1.3; }
+h2 { margin-top: 2.2rem; border-bottom: 1px solid var(--line); padding-bottom: 0.2rem; }
 .anchor-link { visibility: hidden; margin-left: 0.3rem; font-size: 0.8em; }
 h1:hover .anchor-link, h2:hover .anchor-link, h3:hover .anchor-link { visibility: visible; }
 .cell { margin: 0.6rem 0; }
 .input_area { background: var(--bg-code); border: 1px solid var(--line); border-radius: 6px; }
-.input_area pre, .output_area pre { margin: 0; padding: 0.6rem 0.8rem; overflow-x: auto; font-size: 0.85rem; line-height: 1.45;
+.input_area pre, .output_area pre { margin: 0; padding: 0.6rem 0.8rem; overflow-x: auto; font-size: 0.85rem;
+  line-height: 1.45;
   font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; }
 .output_area pre { border-left: 3px solid var(--line); }
 .output_stderr pre { background: #fff8e6; }
-.text_cell_render pre { background: var(--bg-code); border: 1px solid var(--line); border-radius: 6px; padding: 0.6rem 0.8rem;
+.text_cell_render pre { background: var(--bg-code); border: 1px solid var(--line); border-radius: 6px;
+  padding: 0.6rem 0.8rem;
   overflow-x: auto; font-size: 0.85rem; }
 .output_area img { max-width: 100%; height: auto; display: block; margin: 0.4rem 0; }
-.text_cell_render table { border-collapse: collapse; } .text_cell_render td, .text_cell_render th { border: 1px solid var(--line); padding: 0.2rem 0.5rem; }
-code { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: 0.88em; background: var(--bg-code); padding: 0.05rem 0.25rem; border-radius: 3px; }
+.text_cell_render table { border-collapse: collapse; }
+.text_cell_render td, .text_cell_render th { border: 1px solid var(--line); padding: 0.2rem 0.5rem; }
+code { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: 0.88em;
+  background: var(--bg-code); padding: 0.05rem 0.25rem; border-radius: 3px; }
 pre code { background: none; padding: 0; }
 blockquote { margin: 0.8rem 0; padding: 0.1rem 1rem; color: var(--muted); border-left: 4px solid var(--line); }
 math[display="block"] { display: block; margin: 0.8rem 0; overflow-x: auto; }
 math { font-family: "STIX Two Math", "Latin Modern Math", "Cambria Math", math; }
 .math.unrendered { font-family: ui-monospace, monospace; color: #8a4b00; }
-.widget-note { margin: 0.3rem 0; padding: 0.4rem 0.8rem; background: #eef6ff; border-radius: 6px; color: var(--muted); font-size: 0.9rem; }
-.pager { display: flex; justify-content: space-between; margin-top: 3rem; padding-top: 1rem; border-top: 1px solid var(--line); }
-@media (max-width: 800px) { .sidebar { position: static; width: auto; border-right: 0; border-bottom: 1px solid var(--line); }
+.widget-note { margin: 0.3rem 0; padding: 0.4rem 0.8rem; background: #eef6ff; border-radius: 6px; color: var(--muted);
+  font-size: 0.9rem; }
+.pager { display: flex; justify-content: space-between; margin-top: 3rem; padding-top: 1rem;
+  border-top: 1px solid var(--line); }
+@media (max-width: 800px) {
+  .sidebar { position: static; width: auto; border-right: 0; border-bottom: 1px solid var(--line); }
   main { margin-left: 0; padding: 1rem; } }
 """
 
@@ -312,7 +325,8 @@ def _problems(src):
     "What a reader of the page would notice: error outputs, or a notebook committed without running it."
     outs = [o for c in json.loads(src.read_text(encoding="utf-8"))["cells"] for o in c.get("outputs", [])]
     errors = sum(o["output_type"] == "error" for o in outs)
-    return [f"{src.name}: {errors} error output(s)"] * bool(errors) + [f"{src.name}: no outputs (not executed?)"] * (not outs)
+    return ([f"{src.name}: {errors} error output(s)"] * bool(errors)
+            + [f"{src.name}: no outputs (not executed?)"] * (not outs))
 
 
 def _render(src, nbs):
@@ -339,7 +353,8 @@ def _build(out, nbs, quiet, jobs):
     _EXPORTER = _exporter()
     NbdevLookup()  # build nbdev's (cached) symbol table once, before any fork
     if jobs > 1 and len(srcs) > 1 and "fork" in mp.get_all_start_methods():
-        with ProcessPoolExecutor(jobs, mp_context=mp.get_context("fork")) as ex: pages = list(ex.map(_render, srcs, repeat(nbs)))
+        with ProcessPoolExecutor(jobs, mp_context=mp.get_context("fork")) as ex:
+            pages = list(ex.map(_render, srcs, repeat(nbs)))
     else: pages = [_render(src, nbs) for src in srcs]
     if len({p["href"] for p in pages}) != len(pages):
         sys.exit(f"two notebooks map to the same page: {sorted(str(p['href']) for p in pages)}")
