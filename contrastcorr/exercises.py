@@ -67,61 +67,86 @@ def _video_mass(F_r, F_t, L_r, tau):
 
 # %% ../nbs/12_exercises.ipynb #919d08a9
 EXERCISES = {
-    '01.1': Exercise('01 · exercises', 'Compute column j of A_{r→t} by the equation (exp, then normalise over reference positions).',
-                     'A softmax over reference positions i: exponentiate F_r(i)ᵀF_t(j)/τ for every i, then divide by the sum over i.',
+    '01.1': Exercise('01 · exercises', 'Compute column j of A_{r→t} by the equation (exp, then normalise over '
+                                       'reference positions).',
+                     'A softmax over reference positions i: exponentiate F_r(i)ᵀF_t(j)/τ for every i, then divide by '
+                     'the sum over i.',
                      'tensor', compute=_affinity_column),
-    '01.2': Exercise('01 · exercises', 'How many logits does the dense affinity of one 480p target (60×107 cells) against 21 reference frames hold?',
-                     'One logit per (reference position, target position) pair; the references are 21 frames of h·w positions each.',
+    '01.2': Exercise('01 · exercises', 'How many logits does the dense affinity of one 480p target (60×107 cells) '
+                                       'against 21 reference frames hold?',
+                     'One logit per (reference position, target position) pair; the references are 21 frames of h·w '
+                     'positions each.',
                      'int', digest='bbdfe60de835799b'),
-    '01.3': Exercise('01 · exercises', 'With top-k = 1, what does L̂_t(j) become? (a) the mean label (b) the label at j (c) the best match\'s label',
+    '01.3': Exercise('01 · exercises', 'With top-k = 1, what does L̂_t(j) become? (a) the mean label '
+                                       '(b) the label at j (c) the best match\'s label',
                      'A softmax over a single logit: what weight does the one kept reference position get?',
                      'choice', digest='08a30ca259086bd3'),
     '02.1': Exercise('02 · exercises', 'What spatial size (h, w) do the encoder features of a 240×424 input have?',
-                     'The encoder has output stride 8: one feature vector per 8×8 block of pixels.', 'ints', digest='d1e45f428dc637ce'),
-    '02.2': Exercise('02 · exercises', 'Why does training zero one or two of the L, a, b input channels? (a) regularisation (b) no copying the answer (c) speed',
-                     'What would the cheapest way to reconstruct a colour be, if the encoder could see that colour?', 'choice',
-                     digest='f50d8c6f4cf9c80a'),
-    '03.1': Exercise('03 · exercises', 'Compute the tracked point p̂ (soft-argmax, in cell units) of one reference position\'s logits over a 3×4 map.',
-                     'Softmax over the 12 target cells, then the expectation of their centres (x + ½, y + ½).', 'tensor',
-                     compute=_tracked_point),
-    '03.2': Exercise('03 · exercises', 'A 4×4-cell patch\'s tracked points spread σ_x = √5 cells; what width does the paper\'s scale rule give?',
-                     'Width = w_r · σ_x(p̂) / σ_x(p), and the reference grid of w_r cells has σ_x(p) = √((w_r² − 1)/12).',
+                     'The encoder has output stride 8: one feature vector per 8×8 block of pixels.', 'ints',
+                     digest='d1e45f428dc637ce'),
+    '02.2': Exercise('02 · exercises', 'Why does training zero one or two of the L, a, b input channels? '
+                                       '(a) regularisation (b) no copying the answer (c) speed',
+                     'What would the cheapest way to reconstruct a colour be, if the encoder could see that colour?',
+                     'choice', digest='f50d8c6f4cf9c80a'),
+    '03.1': Exercise('03 · exercises', 'Compute the tracked point p̂ (soft-argmax, in cell units) of one reference '
+                                       'position\'s logits over a 3×4 map.',
+                     'Softmax over the 12 target cells, then the expectation of their centres (x + ½, y + ½).',
+                     'tensor', compute=_tracked_point),
+    '03.2': Exercise('03 · exercises', 'A 4×4-cell patch\'s tracked points spread σ_x = √5 cells; what width does the '
+                                       'paper\'s scale rule give?',
+                     'Width = w_r · σ_x(p̂) / σ_x(p), and the reference grid of w_r cells has '
+                     'σ_x(p) = √((w_r² − 1)/12).',
                      'number', 1, digest='7d5a652340435aa0'),
-    '03.3': Exercise('03 · exercises', 'As τ grows, tracked points (a) move to the centre of the map (b) spread out (c) stay put',
+    '03.3': Exercise('03 · exercises', 'As τ grows, tracked points (a) move to the centre of the map (b) spread out '
+                                       '(c) stay put',
                      'A uniform softmax over the target cells: what is the expectation of the cell centres?', 'choice',
                      digest='c0cd6f5e45a95654'),
-    '04.1': Exercise('04 · exercises', 'B = 5 videos, streaming step s = 3: which reference video does target video v = 4 meet?',
+    '04.1': Exercise('04 · exercises', 'B = 5 videos, streaming step s = 3: which reference video does target '
+                                       'video v = 4 meet?',
                      'Step s rolls the reference batch: target video v meets reference video (v + s) mod B.', 'int',
                      digest='ec4c5a157642471f'),
-    '04.2': Exercise('04 · exercises', 'B = 4 videos, N_r = 4; own-video logits all 2, other videos\' all 0: what is the own-video mass m?',
-                     'One softmax over all B·N_r reference positions: sum the own video\'s exponentials, divide by the sum of all.',
+    '04.2': Exercise('04 · exercises', 'B = 4 videos, N_r = 4; own-video logits all 2, other videos\' all 0: what is '
+                                       'the own-video mass m?',
+                     'One softmax over all B·N_r reference positions: sum the own video\'s exponentials, divide by the '
+                     'sum of all.',
                      'number', 2, digest='ff509d9b46b6ae96'),
-    '04.3': Exercise('04 · exercises', 'Compute the (B, B) mean video-mass matrix m^v_u from the dense inter-video affinity A.',
-                     'A is (B, B·N_r, N_t): split its reference axis into (B, N_r), sum over N_r, then average over target positions.',
+    '04.3': Exercise('04 · exercises', 'Compute the (B, B) mean video-mass matrix m^v_u from the dense inter-video '
+                                       'affinity A.',
+                     'A is (B, B·N_r, N_t): split its reference axis into (B, N_r), sum over N_r, then average over '
+                     'target positions.',
                      'tensor', compute=_video_mass),
     '05.1': Exercise('05 · exercises', 'L_sparse for own-video masses m = [[1, 0.5], [0.25, 0.25]]?',
-                     'L_sparse is the mean over videos and target positions of |1 − m|.', 'number', 2, digest='1b2632c87df43978'),
-    '05.2': Exercise('05 · exercises', 'ℓ(L̂, L) when L̂ is L plus 0.1 in lightness and plus 0.02 in a everywhere (w_ab = 10)?',
+                     'L_sparse is the mean over videos and target positions of |1 − m|.', 'number', 2,
+                     digest='1b2632c87df43978'),
+    '05.2': Exercise('05 · exercises', 'ℓ(L̂, L) when L̂ is L plus 0.1 in lightness and plus 0.02 in a everywhere '
+                                       '(w_ab = 10)?',
                      'ℓ = mean|ΔL| + w_ab · (mean|Δa| + mean|Δb|).', 'number', 2, digest='e17c9505b29d173c'),
-    '05.3': Exercise('05 · exercises', 'If every target position puts all its mass on its own video, L_inter equals (a) L_intra (b) 0 (c) L_cons',
+    '05.3': Exercise('05 · exercises', 'If every target position puts all its mass on its own video, L_inter equals '
+                                       '(a) L_intra (b) 0 (c) L_cons',
                      'With m = 1 the mixture identity of notebook 04 leaves only one reconstruction.', 'choice',
                      digest='dddd8e45ee6c16b9'),
 }
 
 # %% ../nbs/12_exercises.ipynb #1484d81f
 EXERCISES.update({
-    'tutorial.1': Exercise('tutorial · exercise 1', 'Track the car\'s patch with τ = 1 instead of 0.01: the box (a) shrinks (b) grows (c) keeps its size',
-                           'At τ = 1 cosine logits lie in [−1, 1]: how peaked is each softmax, and how spread are the tracked points?',
+    'tutorial.1': Exercise('tutorial · exercise 1', 'Track the car\'s patch with τ = 1 instead of 0.01: the box '
+                                                    '(a) shrinks (b) grows (c) keeps its size',
+                           'At τ = 1 cosine logits lie in [−1, 1]: how peaked is each softmax, and how spread are the '
+                           'tracked points?',
                            'choice', digest='d87d539a9d2e336c'),
-    'tutorial.2': Exercise('tutorial · exercise 2', 'What would L_sparse be if the four videos of §3 were one video four times?',
-                           'Identical videos get identical logits: the mass splits evenly over the B videos.', 'number', 2,
-                           digest='b335852b96e01ce7'),
-    'tutorial.3': Exercise('tutorial · exercise 3', 'Which encoder pays more for L_inter over L_intra on the four DAVIS patches? (a) untrained (b) trained',
-                           'L_inter − L_intra grows with the mass a target sends to the other videos: look at the mass figure of §3.',
+    'tutorial.2': Exercise('tutorial · exercise 2', 'What would L_sparse be if the four videos of §3 were one video '
+                                                    'four times?',
+                           'Identical videos get identical logits: the mass splits evenly over the B videos.',
+                           'number', 2, digest='b335852b96e01ce7'),
+    'tutorial.3': Exercise('tutorial · exercise 3', 'Which encoder pays more for L_inter over L_intra on the four '
+                                                    'DAVIS patches? (a) untrained (b) trained',
+                           'L_inter − L_intra grows with the mass a target sends to the other videos: look at the mass '
+                           'figure of §3.',
                            'choice', digest='01a93f8dd2b480ef'),
-    'tutorial.4': Exercise('tutorial · exercise 4', 'With top-100 references, does τ = 0.5 (a) raise or (b) lower J&F compared with τ = 0.05?',
-                           'More references share each label at a large τ; are the extra references the object?', 'choice',
-                           digest='7634f3a3a165b979'),
+    'tutorial.4': Exercise('tutorial · exercise 4', 'With top-100 references, does τ = 0.5 (a) raise or (b) lower J&F '
+                                                    'compared with τ = 0.05?',
+                           'More references share each label at a large τ; are the extra references the object?',
+                           'choice', digest='7634f3a3a165b979'),
 })
 
 # %% ../nbs/12_exercises.ipynb #96510f58
@@ -143,11 +168,14 @@ def _right(ex: Exercise, name: str, answer, inputs: dict) -> bool:
     return True
 
 def check(name: str, answer=..., **inputs) -> Verdict:
-    "Is `answer` to exercise `name` right? A `Verdict`, with a hint if not; tensor exercises take their inputs as keywords."
+    """Is `answer` to exercise `name` right? A `Verdict`, with a hint if not;
+    tensor exercises take their inputs as keywords."""
     if name not in EXERCISES: raise KeyError(f"no exercise {name!r}; the exercises are {list(EXERCISES)}")
     ex = EXERCISES[name]
     if answer is ... or answer is None:
-        return Verdict(False, f'{name}: not answered yet: replace `...` with your answer ({KINDS[ex.kind]}) and run the cell again.')
+        return Verdict(False, f'{name}: not answered yet: replace `...` with your answer ({KINDS[ex.kind]}) and run '
+                              'the cell again.')
     try: ok = _right(ex, name, answer, inputs)
-    except (TypeError, ValueError, RuntimeError) as e: return Verdict(False, f'{name}: not yet: expected {KINDS[ex.kind]} ({e}).')
+    except (TypeError, ValueError, RuntimeError) as e: return Verdict(False, f'{name}: not yet: expected '
+                                                                             f'{KINDS[ex.kind]} ({e}).')
     return Verdict(True, f'{name}: right.') if ok else Verdict(False, f'{name}: not yet. Hint: {ex.hint}')
