@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import os
 from collections import deque
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -26,9 +27,9 @@ from .encoder import encoder_from
 
 # %% auto #0
 __all__ = ['PRESETS', 'PropagationConfig', 'get_config', 'context_indices', 'working_size', 'pad_to_multiple', 'frames_to_input',
-           'object_ids', 'mask_to_labels', 'labels_to_mask', 'affinity_dtype', 'propagate_step', 'propagate_iter',
-           'propagate_video', 'keypoint_maps', 'decode_keypoints', 'propagate_keypoints', 'propagate_davis',
-           'read_first_mask', 'save_overlay_gif', 'add_propagate_args', 'propagate_cli']
+           'object_ids', 'nearest_index', 'mask_to_labels', 'labels_to_mask', 'affinity_dtype', 'propagate_step',
+           'propagate_iter', 'propagate_video', 'keypoint_maps', 'decode_keypoints', 'propagate_keypoints',
+           'propagate_davis', 'read_first_mask', 'save_overlay_gif', 'add_propagate_args', 'propagate_cli']
 
 # %% ../nbs/08_propagation.ipynb #4b765dc2
 _DTYPES = ('auto', 'bfloat16', 'float32')   # how the products that choose the top-k are computed (`affinity_dtype`)
@@ -37,12 +38,13 @@ _DTYPES = ('auto', 'bfloat16', 'float32')   # how the products that choose the t
 class PropagationConfig:
     "How labels travel through a video at test time (defaults: the CRW protocol; see `PRESETS`)."
     n_recent: int = 20              # short-term context: frames just before the target (CRW 20, ContrastCorr 7)
+    fill_context: bool = True       # short-term context topped up with copies of frame 0 until t > n_recent (CRW)
     l2_normalize: bool = True       # cosine affinities (CRW) or raw dot products (ContrastCorr)
     tau: float = 0.05               # logits = F_rᵀF_t / τ (ContrastCorr's multiplier `temp=1` is τ = 1)
     topk: int = 10                  # reference positions kept per target position
     softmax_over: str = 'topk'      # 'topk': softmax over the k kept (CRW); 'all': over all, keep k as is (official)
     mutual: bool = False            # mutual matching S³/(rowmax·colmax) before the softmax (ContrastCorr)
-    radius: float | None = 12       # local window (feature cells) on the short-term frames, never the first; None: off
+    radius: float | None = 12       # window on the short-term frames (not the first): cells nearer than this; None: off
     combine: str = 'joint'          # 'joint': one softmax over the context (CRW); 'mean': per reference, averaged
     short_side: int | None = None   # resize frames so the short side is this (ContrastCorr 560); None: native size
     size_multiple: int = 8          # ... and the long side floored to a multiple of this (ContrastCorr 64)
@@ -56,7 +58,7 @@ class PropagationConfig:
         for name, ok, want in [('n_recent', self.n_recent >= 0, '>= 0'), ('tau', self.tau > 0, '> 0'),
                                ('topk', self.topk >= 1, '>= 1'),
                                ('softmax_over', self.softmax_over in ('topk', 'all'), "'topk' or 'all'"),
-                               ('radius', self.radius is None or self.radius >= 0, 'None or >= 0'),
+                               ('radius', self.radius is None or self.radius > 0, 'None or > 0'),
                                ('combine', self.combine in ('joint', 'mean'), "'joint' or 'mean'"),
                                ('short_side', self.short_side is None or mult8(self.short_side),
                                 'None or a multiple of 8'),
@@ -69,8 +71,8 @@ class PropagationConfig:
 # %% ../nbs/08_propagation.ipynb #363d3403
 PRESETS = {
     'crw': PropagationConfig(),
-    'contrastcorr': PropagationConfig(n_recent=7, l2_normalize=False, tau=1.0, topk=5, softmax_over='all', mutual=True,
-                                      radius=None, combine='mean', short_side=560, size_multiple=64,
+    'contrastcorr': PropagationConfig(n_recent=7, fill_context=False, l2_normalize=False, tau=1.0, topk=5,
+                                      softmax_over='all', mutual=True, radius=None, combine='mean', short_side=560, size_multiple=64,
                                       label_resize='nearest', minmax=True),
 }
 
@@ -82,10 +84,12 @@ def get_config(config=None) -> PropagationConfig:
     raise ValueError(f"`config` must be a PropagationConfig or one of the presets {list(PRESETS)}, got {config!r}")
 
 # %% ../nbs/08_propagation.ipynb #e064db18
-def context_indices(t: int, n_recent: int) -> list[int]:
-    "Reference frames of target frame t >= 1: the first frame and the `n_recent` frames before t (each once)."
+def context_indices(t: int, n_recent: int, fill: bool = False) -> list[int]:
+    "Reference frames of target t >= 1: the first frame, then the `n_recent` frames before t (`fill`: those < 0 are 0)."
     if t < 1: raise ValueError(f"`t` must be >= 1 (frame 0 is given), got {t}")
+    if fill: return [0] + [max(0, i) for i in range(t - n_recent, t)]
     return [0] + list(range(max(1, t - n_recent), t))
+
 
 # %% ../nbs/08_propagation.ipynb #47bff2dd
 def working_size(H: int, W: int, short_side: int | None = None, multiple: int = 8) -> tuple[int, int]:
@@ -117,45 +121,51 @@ def object_ids(mask: torch.Tensor) -> torch.Tensor:
     ids = torch.unique(mask.long())
     return torch.cat([ids.new_zeros(1), ids[(ids > 0) & (ids < 255)]])
 
-def mask_to_labels(mask: torch.Tensor, ids: torch.Tensor, size, resize: str = 'bilinear',
-                   stride: int = 8) -> torch.Tensor:
-    "Ids (H, W) → soft labels (D, h, w) at the feature grid of frames processed at `size` = (H', W') (D = len(ids))."
-    m = mask.long()
-    if tuple(size) != tuple(m.shape):
-        m = F.interpolate(m[None, None].float(), size=tuple(size), mode='nearest')[0, 0].long()
-    m = pad_to_multiple(m, stride)                                                  # (Hp, Wp)
-    h, w = m.shape[0] // stride, m.shape[1] // stride
-    if resize == 'nearest': m = m[stride // 2::stride, stride // 2::stride]     # the id at each cell's centre pixel
-    L = (m[None] == ids.to(m.device)[:, None, None]).float()                        # (D, ., .) one-hot
+def nearest_index(n_in: int, n_out: int, device=None) -> torch.Tensor:
+    "Source index of each of `n_out` samples resized from `n_in` by nearest neighbour at pixel centres (PIL's rule)."
+    i = ((torch.arange(n_out, device=device, dtype=torch.float64) + 0.5) * (n_in / n_out)).floor().long()
+    return i.clamp_(max=n_in - 1)
+
+def mask_to_labels(mask: torch.Tensor, ids: torch.Tensor, size, resize: str = 'bilinear', stride: int = 8):
+    "Ids (H, W) → soft labels (D, h, w) (D = len(ids)) on the grid (h, w) = ⌈size / stride⌉ of frames processed at `size`."
+    h, w = -(-size[0] // stride), -(-size[1] // stride)
+    m, ids = mask.long(), ids.to(mask.device)
+    if resize == 'nearest':   # the id under each cell's centre, straight from the mask (official: PIL nearest)
+        m = m[nearest_index(m.shape[0], h, m.device)][:, nearest_index(m.shape[1], w, m.device)]
+    L = (m[None] == ids[:, None, None]).float()                                     # (D, ., .) one-hot
     L[0] += 1 - L.sum(0)                                                            # void (no channel) → background
     if resize == 'nearest': return L                                                # (D, h, w)
-    return F.interpolate(L[None], size=(h, w), mode='bilinear', align_corners=False)[0]   # (D, h, w)
+    return F.interpolate(L[None], size=(h, w), mode='bilinear', align_corners=False)[0]   # (D, h, w), CRW's cv2.resize
+
 
 # %% ../nbs/08_propagation.ipynb #3a38779e
-def labels_to_mask(L: torch.Tensor, ids: torch.Tensor, size, out_size=None, minmax: bool = False,
-                   stride: int = 8) -> torch.Tensor:
-    "Soft labels (D, h, w) → ids (H, W) uint8: ×`stride` bilinear, crop to `size`, min-max (optional), argmax, resize."
-    up = F.interpolate(L[None], scale_factor=stride, mode='bilinear', align_corners=False)[0]   # (D, 8h, 8w)
-    up = up[:, :size[0], :size[1]]                                                  # drop the padding
+def labels_to_mask(L: torch.Tensor, ids: torch.Tensor, size, out_size=None, minmax: bool = False) -> torch.Tensor:
+    "Soft labels (D, h, w) → ids (H, W) uint8: bilinear to `size`, per-channel min-max (optional), argmax, nearest to `out_size`."
+    up = F.interpolate(L[None], size=tuple(size), mode='bilinear', align_corners=False)[0]   # (D, H', W')
     if minmax:   # official norm_mask: a channel with any mass is rescaled to [0, 1]
         lo = up.amin((1, 2), keepdim=True)
         span = (up - lo).amax((1, 2), keepdim=True)
         up = torch.where(span > 0, (up - lo) / span.clamp_min(1e-12), up)
     pred = ids.to(up.device)[up.argmax(0)]                                          # (H', W') ids
     if out_size is not None and tuple(out_size) != tuple(pred.shape):
-        pred = F.interpolate(pred[None, None].float(), size=tuple(out_size), mode='nearest')[0, 0].long()
+        rows, cols = (nearest_index(n, o, pred.device) for n, o in zip(pred.shape, out_size))
+        pred = pred[rows][:, cols]
     return pred.to(torch.uint8)
+
 
 # %% ../nbs/08_propagation.ipynb #576a0bec
 @functools.cache
 def _cpu_has_bf16() -> bool:
-    "True on a Linux CPU with AMX or AVX512-BF16, where oneDNN multiplies bfloat16 matrices several times faster."
+    "True where torch runs AVX-512 kernels on a Linux CPU with AMX or AVX512-BF16 (bfloat16 products several × faster)."
+    if not torch.backends.cpu.get_cpu_capability().startswith(('AVX512', 'AMX')): return False   # ATEN_CPU_CAPABILITY
     try: flags = Path('/proc/cpuinfo').read_text().split()
     except OSError: return False
     return 'amx_bf16' in flags or 'avx512_bf16' in flags
 
 def affinity_dtype(name: str, device) -> torch.dtype | None:
     "The dtype `propagate_labels` chooses the top-k in: None (float32, exact) or bfloat16 ('auto': where it is fast)."
+    if name == 'auto': name = os.environ.get('CONTRASTCORR_AFFINITY_DTYPE', 'auto')   # a machine-wide override
+    if name not in _DTYPES: raise ValueError(f"CONTRASTCORR_AFFINITY_DTYPE must be one of {_DTYPES}, got {name!r}")
     if name == 'auto':
         device = torch.device(device)
         fast = torch.cuda.is_bf16_supported() if device.type == 'cuda' else device.type == 'cpu' and _cpu_has_bf16()
@@ -165,8 +175,11 @@ def affinity_dtype(name: str, device) -> torch.dtype | None:
 def propagate_step(F_t: torch.Tensor, F_refs: list, L_refs: list, config: PropagationConfig) -> torch.Tensor:
     "L̂_t (D, h, w) from target features F_t (C, h, w) and the context: lists of F_r (C, h, w), L_r (D, h, w)."
     cfg, T = config, len(F_refs)
+    # copies of frame 0 in the context (`fill_context`): one near-tie cell, repeated, could fill all 2k low-precision
+    # candidates and push the true best out, so those steps choose in float32
+    copies = any(f is F_refs[0] for f in F_refs[1:])
     kw = dict(tau=cfg.tau, mutual=cfg.mutual, softmax_over=cfg.softmax_over, max_elems=cfg.max_elems, radius=cfg.radius,
-              dtype=affinity_dtype(cfg.dtype, F_t.device))
+              dtype=None if copies else affinity_dtype(cfg.dtype, F_t.device))
     N = F_t.shape[-2] * F_t.shape[-1]
     if cfg.combine == 'joint':
         F_r = torch.stack([f.permute(1, 2, 0) for f in F_refs]).permute(3, 0, 1, 2)[None]   # (1, C, T, h, w) NHWC
@@ -200,7 +213,7 @@ def propagate_iter(frames: torch.Tensor, L_0: torch.Tensor, encoder: nn.Module, 
     L_0 = L_0.to(device)
     F_0 = features(0)
     yield 0, L_0
-    recent = deque(maxlen=cfg.n_recent)                                           # (F_r, L_r) of the frames before t
+    recent = deque([(F_0, L_0)] * cfg.n_recent if cfg.fill_context else [], maxlen=cfg.n_recent)   # (F_r, L_r) before t
     for t in range(1, len(frames)):
         F_t = features(t)
         L_t = propagate_step(F_t, [F_0] + [f for f, _ in recent], [L_0] + [L_r for _, L_r in recent], cfg)
