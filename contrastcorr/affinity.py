@@ -66,7 +66,7 @@ def reconstruct(L_r, A_rt):
 
 # %% ../nbs/01_affinity.ipynb #d92f692d
 def _closer(d2, radius):
-    "Squared cell distances d2 (exact small integers) -> True where the distance is < `radius` (> 0; the cell itself always)."
+    "Squared cell distances d2 (exact small integers) -> True where the distance is < `radius` (> 0; itself always)."
     return (d2 < radius ** 2) | (d2 == 0)   # the second term: radius² underflows to 0 for radius < 1e-162
 
 def window_mask(h, w, radius, device=None):

@@ -72,8 +72,8 @@ class PropagationConfig:
 PRESETS = {
     'crw': PropagationConfig(),
     'contrastcorr': PropagationConfig(n_recent=7, fill_context=False, l2_normalize=False, tau=1.0, topk=5,
-                                      softmax_over='all', mutual=True, radius=None, combine='mean', short_side=560, size_multiple=64,
-                                      label_resize='nearest', minmax=True),
+                                      softmax_over='all', mutual=True, radius=None, combine='mean', short_side=560,
+                                      size_multiple=64, label_resize='nearest', minmax=True),
 }
 
 def get_config(config=None) -> PropagationConfig:
@@ -127,7 +127,7 @@ def nearest_index(n_in: int, n_out: int, device=None) -> torch.Tensor:
     return i.clamp_(max=n_in - 1)
 
 def mask_to_labels(mask: torch.Tensor, ids: torch.Tensor, size, resize: str = 'bilinear', stride: int = 8):
-    "Ids (H, W) → soft labels (D, h, w) (D = len(ids)) on the grid (h, w) = ⌈size / stride⌉ of frames processed at `size`."
+    "Ids (H, W) → soft labels (D, h, w) (D = len(ids)) on the grid (h, w) = ⌈size / stride⌉ of frames at `size`."
     h, w = -(-size[0] // stride), -(-size[1] // stride)
     m, ids = mask.long(), ids.to(mask.device)
     if resize == 'nearest':   # the id under each cell's centre, straight from the mask (official: PIL nearest)
@@ -140,7 +140,7 @@ def mask_to_labels(mask: torch.Tensor, ids: torch.Tensor, size, resize: str = 'b
 
 # %% ../nbs/08_propagation.ipynb #3a38779e
 def labels_to_mask(L: torch.Tensor, ids: torch.Tensor, size, out_size=None, minmax: bool = False) -> torch.Tensor:
-    "Soft labels (D, h, w) → ids (H, W) uint8: bilinear to `size`, per-channel min-max (optional), argmax, nearest to `out_size`."
+    "Soft labels (D, h, w) → ids (H, W) uint8: bilinear to `size`, min-max (optional), argmax, nearest to `out_size`."
     up = F.interpolate(L[None], size=tuple(size), mode='bilinear', align_corners=False)[0]   # (D, H', W')
     if minmax:   # official norm_mask: a channel with any mass is rescaled to [0, 1]
         lo = up.amin((1, 2), keepdim=True)

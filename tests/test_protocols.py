@@ -26,7 +26,8 @@ lookup of the fixed features: see its docstring.
 What is compared: CRW's soft labels within float32 tolerance; masks identical at every pixel except where CRW's own
 upsampled soft labels tie within 1e-4 (there cv2's and torch's bilinear rounding, ~1e-6 apart, pick the winner),
 and IoU >= 0.99 on every frame after the first (the mean over objects, as DAVIS' J; CRW writes frame 0 as its
-labels' round trip through the grid, we write the given mask). ContrastCorr's masks: identical, every pixel of every frame.
+labels' round trip through the grid, we write the given mask). ContrastCorr's masks: identical, every pixel of
+every frame.
 """
 from dataclasses import replace
 from pathlib import Path
@@ -37,8 +38,14 @@ import torch
 import torch.nn.functional as F
 
 from contrastcorr.affinity import assert_near
-from contrastcorr.propagation import (PRESETS, frames_to_input, mask_to_labels, object_ids, propagate_iter,
-                                      propagate_video)
+from contrastcorr.propagation import (
+    PRESETS,
+    frames_to_input,
+    mask_to_labels,
+    object_ids,
+    propagate_iter,
+    propagate_video,
+)
 
 FIXTURE = Path(__file__).parent / 'data' / 'protocol_fixture.npz'
 

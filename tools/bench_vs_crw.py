@@ -9,14 +9,16 @@ OpenCV and imageio (its imports) must be importable. Prints the hardware line, b
 difference between the two soft-label maps. Add ATEN_CPU_CAPABILITY=avx2 MKL_ENABLE_INSTRUCTIONS=AVX2
 ONEDNN_MAX_CPU_ISA=AVX2 for the figures of a CPU without AVX-512.
 """
-import argparse, sys, time
+import argparse
+import sys
+import time
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from hardware import line                                               # noqa: E402
-import make_protocol_fixtures as shims                                  # noqa: E402  (module stubs only)
+import make_protocol_fixtures as shims  # noqa: E402  (module stubs only)
+from hardware import line  # noqa: E402
 
 
 def main(argv=None):
@@ -26,13 +28,16 @@ def main(argv=None):
     a = p.parse_args(argv)
     sys.path.insert(0, str(a.crw.resolve() / 'code'))
     shims._stub_modules(*shims.CRW_STUBS)
-    import utils, utils.test_utils as tu                                # noqa: E401  (theirs)
+    import utils  # noqa: E401  (theirs)
+    import utils.test_utils as tu
+
     from contrastcorr.affinity import propagate_labels
     torch.set_grad_enabled(False)
     print(line(), flush=True)
     C, h, w, D = 256, 60, 107, 2
     g = torch.Generator().manual_seed(0)
-    feats = torch.nn.functional.normalize(torch.randn(1, C, 22, h, w, generator=g).relu() + 0.01, dim=1)  # 21 refs + target
+    feats = torch.randn(1, C, 22, h, w, generator=g).relu() + 0.01                  # 21 references + the target
+    feats = torch.nn.functional.normalize(feats, dim=1)
     lbls = torch.rand(22, h, w, D, generator=g)
     key_idx = torch.arange(21)[None]                                    # one target, 21 keys; key 0 is long-term
     keys, query = feats[:, :, key_idx].flatten(-2), feats[:, :, 21:22].flatten(-2)

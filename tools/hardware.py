@@ -8,7 +8,10 @@ README/notebook claims quote it. Kernels can be forced to AVX2 on an AVX-512 mac
 AVX-512 would see) with
     ATEN_CPU_CAPABILITY=avx2 MKL_ENABLE_INSTRUCTIONS=AVX2 ONEDNN_MAX_CPU_ISA=AVX2 python tools/...
 """
-import json, os, platform, sys
+import json
+import os
+import platform
+import sys
 from pathlib import Path
 
 ISA_FLAGS = ('avx2', 'avx512f', 'avx512_bf16', 'amx_bf16', 'amx_tile')
@@ -21,14 +24,15 @@ def cpu_model() -> tuple[str, list[str]]:
     try: text = Path('/proc/cpuinfo').read_text()
     except OSError: return platform.processor() or platform.machine(), []
     lines = text.splitlines()
-    name = next((l.split(':', 1)[1].strip() for l in lines if l.startswith('model name')), platform.machine())
-    flags = next((l.split(':', 1)[1].split() for l in lines if l.startswith('flags')), [])
+    name = next((ln.split(':', 1)[1].strip() for ln in lines if ln.startswith('model name')), platform.machine())
+    flags = next((ln.split(':', 1)[1].split() for ln in lines if ln.startswith('flags')), [])
     return name, [f for f in ISA_FLAGS if f in flags]
 
 
 def describe() -> dict:
     "Everything a speed figure depends on, as a dict (see `line`)."
     import torch
+
     from contrastcorr.propagation import affinity_dtype
     name, flags = cpu_model()
     dt = affinity_dtype('auto', 'cpu')
@@ -43,7 +47,8 @@ def line(d: dict | None = None) -> str:
     d = d or describe()
     env = ' '.join(f'{k}={v}' for k, v in d['env'].items())
     return (f"{d['cpu']} ({d['cores']} cores; {' '.join(d['isa']) or 'no AVX2'}), "
-            f"torch {d['torch']} {d['kernels']} kernels, {d['threads']} thread{'s' * (d['threads'] != 1)}, propagation dtype 'auto' = {d['auto_dtype']}, "
+            f"torch {d['torch']} {d['kernels']} kernels, {d['threads']} thread{'s' * (d['threads'] != 1)}, "
+            f"propagation dtype 'auto' = {d['auto_dtype']}, "
             f"load {d['load']}" + (f", {env}" if env else ''))
 
 

@@ -6,8 +6,8 @@ from fixed features, so tests/test_protocols.py can check the `crw` and `contras
 PATH/TO/videowalk: a checkout of github.com/ajabri/videowalk (used at 047f3f40135a4b1be2f837793b89c3dbfe7a6683);
 PATH/TO/ContrastCorr: a checkout of github.com/594422814/ContrastCorr (used at
 9b117944275933132fad6921bbabb3afddca60bd). Neither is part of this repository, and nothing of theirs is copied here:
-this script only writes a tiny video to disk in the layout each loader reads, imports their modules and calls their test-time functions, with the shims they need to
-run on a CPU-only machine without their training-time dependencies:
+this script only writes a tiny video to disk in the layout each loader reads, imports their modules and calls their
+test-time functions, with the shims they need to run on a CPU-only machine without their training-time dependencies:
 
 - the encoder is replaced by a lookup that returns the fixed features of the frame it is given (each frame is one
   flat grey level, which identifies it); everything after the encoder is theirs;
@@ -24,7 +24,11 @@ It needs OpenCV and imageio (their dependencies, not this project's) importable,
 """
 from __future__ import annotations
 
-import argparse, importlib.util, os, sys, types
+import argparse
+import importlib.util
+import os
+import sys
+import types
 from pathlib import Path
 
 import numpy as np
@@ -50,7 +54,7 @@ def palette():
 
 
 def make_inputs(seed: int = 0) -> dict:
-    "A tiny synthetic video: non-negative features (T, C, h, w) of a textured background and two moving objects; first mask."
+    "A tiny synthetic video: non-negative features (T, C, h, w) of a textured background and two moving objects, mask."
     rng = np.random.default_rng(seed)
     bg, o1, o2 = rng.standard_normal((C, h, w)), rng.standard_normal((C, 5, 6)), rng.standard_normal((C, 4, 4))
     feats, mask = np.empty((T, C, h, w), np.float32), np.zeros((H, W), np.uint8)
@@ -114,7 +118,9 @@ def run_crw(root: Path, inp: dict, radius: float, work: Path) -> np.ndarray:
     code = root / 'code'
     sys.path.insert(0, str(code))
     _stub_modules(*CRW_STUBS)
-    import utils, utils.arguments                                       # noqa: E401  (their modules)
+    import utils  # noqa: E401  (their modules)
+    import utils.arguments
+
     from data import vos
     crw_test = _load('crw_test', code / 'test.py')
     run = work / f'crw_r{radius:g}'
@@ -158,7 +164,7 @@ def run_crw(root: Path, inp: dict, radius: float, work: Path) -> np.ndarray:
     finally: crw_test.test_utils.dump_predictions = dump
     rgb2id = {tuple(c): i for i, c in enumerate(palette()[:8])}
     out = []
-    for t in range(T):   # each pixel holds its label's colour as cv2 read it (BGR); their convert_davis.py reads it back
+    for t in range(T):   # each pixel holds its label's colour as cv2 read it (BGR), as their convert_davis.py reads it
         bgr = np.array(Image.open(run / 'out' / f'0_{t}_mask.png').convert('RGB'))
         ids = np.zeros((H, W), np.uint8)
         for c in np.unique(bgr.reshape(-1, 3), axis=0): ids[(bgr == c).all(-1)] = rgb2id[tuple(c[::-1])]

@@ -7,7 +7,9 @@ quote. Not part of the library: numbers depend on the machine (print `tools/hard
 Each runs in its own interpreter so the peak resident memory (sampled every 0.5 ms from /proc/self/statm, above what
 the inputs hold) is that call's alone; on CUDA the peak is torch's max allocated memory.
 """
-import json, subprocess, sys
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
