@@ -22,7 +22,7 @@ from PIL import GifImagePlugin, Image
 from tqdm.auto import tqdm
 
 from .affinity import propagate_labels
-from .checks import check_frames
+from .checks import UsageError, check_frames, float_option, int_option
 from .data import DavisDataset, VideoFrames, overlay_mask, unit_lab, write_mask
 from .encoder import Encoder, load_official, read_checkpoint
 
@@ -450,8 +450,9 @@ def add_propagate_args(parser: argparse.ArgumentParser) -> argparse.ArgumentPars
     parser.add_argument('--device', default=None, help='torch device (default: cuda if available, else cpu)')
     parser.add_argument('--dtype', choices=_DTYPES, default=None,
                         help="products that choose the top-k (default: the protocol's; float32 = exact everywhere)")
-    parser.add_argument('--max-frames', type=int, default=None, help='only the first N frames of each video')
-    parser.add_argument('--fps', type=float, default=8, help='with --video: frame rate of overlay.gif')
+    parser.add_argument('--max-frames', type=int_option(1), default=None, help='only the first N frames of each video')
+    parser.add_argument('--fps', type=float_option(0, 100), default=8, help='with --video: frame rate of overlay.gif '
+                        '(0 < FPS <= 100)')
     parser.add_argument('--quiet', action='store_true', help='no progress bar')
     return parser
 
@@ -478,7 +479,7 @@ def prepare_out(out, overwrite: bool = False) -> Path:
 # %% ../nbs/08_propagation.ipynb #b26ea72f
 def _propagate_own_video(args, enc, config, device) -> dict:
     "`contrastcorr propagate --video`: masks/*.png and overlay.gif, one frame in memory at a time."
-    if args.mask is None: raise ValueError("--mask is required with --video: the first frame's mask (PNG)")
+    if args.mask is None: raise UsageError("--mask is required with --video: the first frame's mask (PNG)")
     if not Path(args.video).exists(): raise FileNotFoundError(f"--video: no such video file or frame folder: {args.video}")
     try: frames = VideoFrames(args.video, max_frames=args.max_frames)
     except ValueError as e: raise ValueError(f"--video: cannot read frames from {args.video}: {e}") from e
@@ -500,10 +501,10 @@ def propagate_cli(args=None) -> dict:
     if args is None or isinstance(args, (list, tuple)):
         parser = argparse.ArgumentParser(prog='contrastcorr propagate', description=propagate_video.__doc__)
         args = add_propagate_args(parser).parse_args(args)
-    if args.max_frames is not None and args.max_frames < 1: raise ValueError(f"--max-frames must be >= 1, got {args.max_frames}")
     device = args.device or default_device()
     config = get_config(args.protocol) if args.dtype is None else replace(get_config(args.protocol), dtype=args.dtype)
-    enc = encoder_from(args.encoder, device)
+    try: enc = encoder_from(args.encoder, device)
+    except (FileNotFoundError, ValueError) as e: raise type(e)(f"--encoder: {e}") from e
     if args.davis_root is None: return _propagate_own_video(args, enc, config, device)
     if not Path(args.davis_root).is_dir(): raise FileNotFoundError(f"--davis-root: folder not found: {args.davis_root}")
     davis_first_masks(DavisDataset(args.davis_root, annotations_dir=args.annotations), args.sequences)   # checked first
