@@ -204,21 +204,24 @@ def _raised_here(e: BaseException) -> bool:
     return bool(frames) and Path(frames[-1].filename).resolve().is_relative_to(PACKAGE_DIR)
 
 def _os_cause(e: BaseException) -> OSError | None:
-    "`e` or the OSError underneath it (torch.save reports a full disk as a RuntimeError around one)."
-    while e is not None and not isinstance(e, OSError): e = e.__cause__ or e.__context__
+    "An OSError of the disk underneath `e` (torch.save reports a full disk as a RuntimeError around one), or None."
+    while e is not None and not (isinstance(e, OSError) and e.errno in _OS_HINTS): e = e.__cause__ or e.__context__
     return e
+
+def _os_message(e: OSError) -> str:
+    "'No space left on device (out/checkpoint.pt): free some space or write elsewhere'."
+    where, hint = f" ({e.filename})" if e.filename else '', _OS_HINTS.get(e.errno)
+    return f"{e.strerror}{where}" + (f": {hint}" if hint else '')
 
 def expected_error(e: BaseException) -> tuple[int, str] | None:
     "(exit status, one-line message) of an error the user can fix, or None for a bug (then the traceback is shown)."
     if isinstance(e, UsageError): return 2, str(e)
-    os_err = _os_cause(e)
-    if os_err is not None and os_err.strerror:                          # the file system's word: name the file
-        where = f" ({os_err.filename})" if os_err.filename else ''
-        hint = _OS_HINTS.get(os_err.errno)
-        return 1, f"{os_err.strerror}{where}" + (f": {hint}" if hint else '')
+    if isinstance(e, OSError) and e.strerror: return 1, _os_message(e)      # the file system's own word
     if isinstance(e, (OSError, ValueError, TypeError, ImportError, FloatingPointError)) and _raised_here(e):
         return 1, str(e)
-    return None
+    disk = _os_cause(e)
+    return (1, _os_message(disk)) if disk is not None else None
+
 
 # %% ../nbs/11_cli.ipynb #3dcf6b3a
 class Terminated(BaseException):

@@ -32,7 +32,7 @@ __all__ = ['PRESETS', 'PropagationConfig', 'get_config', 'context_indices', 'wor
            'encoder_from', 'affinity_dtype', 'propagate_step', 'propagate_iter', 'propagate_masks', 'propagate_video',
            'keypoint_maps', 'decode_keypoints', 'propagate_keypoints', 'check_first_mask', 'davis_first_masks',
            'propagate_davis', 'read_first_mask', 'GifWriter', 'save_overlay_gif', 'default_device',
-           'add_propagate_args', 'prepare_out', 'propagate_cli']
+           'add_propagate_args', 'clear_results', 'prepare_out', 'propagate_cli']
 
 # %% ../nbs/08_propagation.ipynb #4b765dc2
 _DTYPES = ('auto', 'bfloat16', 'float32')   # how the products that choose the top-k are computed (`affinity_dtype`)
@@ -419,7 +419,8 @@ class GifWriter:
     def __enter__(self): return self
     def __exit__(self, exc_type, *_):
         if exc_type is None: return self.close()
-        self._f.close(); self._tmp.unlink(missing_ok=True)                         # an error: no half-written GIF
+        try: self._f.close()                                                        # may fail again on a full disk
+        finally: self._tmp.unlink(missing_ok=True)                                 # an error: no half-written GIF
 
 def save_overlay_gif(path, frames, masks, fps: float = 8, width: int | None = 480, alpha: float = 0.5) -> Path:
     "Write uint8 frames (T, 3, H, W) with palette-coloured ids (T, H, W) blended in as a looping GIF (`width` px wide)."
@@ -457,28 +458,37 @@ def add_propagate_args(parser: argparse.ArgumentParser) -> argparse.ArgumentPars
     return parser
 
 # %% ../nbs/08_propagation.ipynb #cb6b419d
-def prepare_out(out, overwrite: bool = False) -> Path:
-    "Make `out` ready for a propagation: no earlier results, unless `overwrite`, which deletes them (nothing else)."
-    out = Path(out)
-    if not out.exists(): return out
-    if not out.is_dir(): raise NotADirectoryError(f"--out {out} is a file: choose a folder")
-    for tmp in out.glob('.overlay.gif.*.tmp'): tmp.unlink()                      # left by a killed run
-    ours = [p for p in out.iterdir() if p.name == 'overlay.gif' or
+def _results(out: Path) -> list[Path]:
+    "What a propagation writes into `out`: overlay.gif and folders of PNG files (masks/, <sequence>/)."
+    return [p for p in out.iterdir() if p.name == 'overlay.gif' or
             (p.is_dir() and all(f.is_file() and f.suffix.lower() == '.png' for f in p.iterdir()))]
-    if not overwrite and any(out.iterdir()):
-        raise FileExistsError(f"--out {out} is not empty (it holds {', '.join(sorted(p.name for p in out.iterdir())[:3])}"
-                              f"{', ...' if len(list(out.iterdir())) > 3 else ''}): choose a new folder, or pass "
-                              "--overwrite to replace earlier results")
-    for p in ours:
+
+def clear_results(out):
+    "Delete what a propagation wrote into `out` (see `_results`), and nothing else."
+    out = Path(out)
+    if not out.is_dir(): return
+    for p in _results(out):
         if p.is_dir():
             for f in p.iterdir(): f.unlink()
             p.rmdir()
         else: p.unlink()
+
+def prepare_out(out, overwrite: bool = False) -> Path:
+    "Make `out` ready for a propagation: refuse a non-empty folder unless `overwrite`, which clears earlier results."
+    out = Path(out)
+    if not out.exists(): return out
+    if not out.is_dir(): raise NotADirectoryError(f"--out {out} is a file: choose a folder")
+    for tmp in out.glob('.overlay.gif.*.tmp'): tmp.unlink()                      # left by a killed run
+    held = sorted(p.name for p in out.iterdir())
+    if held and not overwrite:
+        raise FileExistsError(f"--out {out} is not empty (it holds {', '.join(held[:3])}{', ...' if len(held) > 3 else ''}"
+                              "): choose a new folder, or pass --overwrite to replace earlier results")
+    clear_results(out)
     return out
 
 # %% ../nbs/08_propagation.ipynb #b26ea72f
-def _propagate_own_video(args, enc, config, device) -> dict:
-    "`contrastcorr propagate --video`: masks/*.png and overlay.gif, one frame in memory at a time."
+def _own_video_inputs(args) -> tuple[VideoFrames, torch.Tensor]:
+    "The frames and first mask of `propagate --video`, every check done before `--out` is touched."
     if args.mask is None: raise UsageError("--mask is required with --video: the first frame's mask (PNG)")
     if not Path(args.video).exists(): raise FileNotFoundError(f"--video: no such video file or frame folder: {args.video}")
     try: frames = VideoFrames(args.video, max_frames=args.max_frames)
@@ -487,8 +497,10 @@ def _propagate_own_video(args, enc, config, device) -> dict:
     if first.shape != (H, W):
         raise ValueError(f"--mask {args.mask} is {first.shape[0]}×{first.shape[1]} (H×W) but the frames of {args.video} "
                          f"are {H}×{W}: draw the mask on the first frame at its full size")
-    check_first_mask(first, args.mask)
-    out = prepare_out(args.out, args.overwrite)
+    return frames, check_first_mask(first, args.mask)
+
+def _write_own_video(out: Path, frames, first, enc, config, device, args) -> dict:
+    "masks/*.png and overlay.gif of `propagate --video`, one frame in memory at a time."
     with GifWriter(out / 'overlay.gif', fps=args.fps) as gif:
         for t, m in enumerate(propagate_masks(frames, first, enc, config, device, progress=not args.quiet)):
             write_mask(out / 'masks' / f'{t:05d}.png', m)
@@ -505,11 +517,16 @@ def propagate_cli(args=None) -> dict:
     config = get_config(args.protocol) if args.dtype is None else replace(get_config(args.protocol), dtype=args.dtype)
     try: enc = encoder_from(args.encoder, device)
     except (FileNotFoundError, ValueError) as e: raise type(e)(f"--encoder: {e}") from e
-    if args.davis_root is None: return _propagate_own_video(args, enc, config, device)
-    if not Path(args.davis_root).is_dir(): raise FileNotFoundError(f"--davis-root: folder not found: {args.davis_root}")
-    davis_first_masks(DavisDataset(args.davis_root, annotations_dir=args.annotations), args.sequences)   # checked first
+    if args.davis_root is None: frames, first = _own_video_inputs(args)
+    elif not Path(args.davis_root).is_dir(): raise FileNotFoundError(f"--davis-root: folder not found: {args.davis_root}")
+    else: davis_first_masks(DavisDataset(args.davis_root, annotations_dir=args.annotations), args.sequences)
     out = prepare_out(args.out, args.overwrite)
-    written = propagate_davis(args.davis_root, out, enc, args.sequences, config, device, args.max_frames,
-                              args.annotations, progress=not args.quiet)
+    try:
+        if args.davis_root is None: return _write_own_video(out, frames, first, enc, config, device, args)
+        written = propagate_davis(args.davis_root, out, enc, args.sequences, config, device, args.max_frames,
+                                  args.annotations, progress=not args.quiet)
+    except Exception:
+        clear_results(out)                  # a failed run leaves no half results; one you stop keeps what it wrote
+        raise
     print(f"wrote {sum(written.values())} masks of {len(written)} sequence(s) to {out}/<sequence>/")
     return {'out': str(out), 'sequences': written}
