@@ -59,7 +59,8 @@ def demo_encoder(out: Path, quick: bool, steps=None, device='cpu'):
     from contrastcorr.train import TrainConfig, train
     data = [TUTORIAL_DATA[0], str(asset_path(TUTORIAL_DATA[1]))]
     run = out / 'run'
-    summary = train(TrainConfig.tutorial(steps=steps, device=device), data, run, resume=(run / 'checkpoint.pt').exists())
+    cfg = TrainConfig.tutorial(steps=steps, device=device)
+    summary = train(cfg, data, run, resume=(run / 'checkpoint.pt').exists())
     return run / 'encoder.pt', summary
 
 def demo_segment(out: Path, encoders: dict, davis_root, sequences=None, max_frames=None, device='cpu'):
@@ -138,7 +139,8 @@ def _report(args, davis_root, rec, ckpt, summary, scores, t_train, t_total) -> l
             f"| {rec['sequence']} | {rec['frames']} | {rec['recon_error']:.2f} | {rec['copy_error']:.2f} |", '',
             '## 2. Encoder', '', encoder, '',
             f"## 3. Label propagation on DAVIS ({davis_root}, CRW protocol, binary masks)", '', *_table(scores), '',
-            f"Figures: `reconstruction.png`, `segmentation.png`. Total time {t_total:.0f} s (training {t_train:.0f} s)."]
+            f"Figures: `reconstruction.png`, `segmentation.png`. Total time {t_total:.0f} s "
+            f"(training {t_train:.0f} s)."]
 
 def demo_cli(args):
     "Run the demo and write `results.md` and `results.json` in `args.out`."
@@ -157,17 +159,17 @@ def demo_cli(args):
     lines = _report(args, davis_root, rec, ckpt, summary, scores, t_train, time.time() - t0)
     (out / 'results.md').write_text('\n'.join(lines) + '\n')
     davis = {n: {k: v for k, v in r.items() if k != 'per_frame'} for n, r in scores.items()}
-    (out / 'results.json').write_text(json.dumps(dict(reconstruction=rec, train=summary, encoder=str(ckpt), davis=davis),
-                                                 indent=1, default=str))
+    results = dict(reconstruction=rec, train=summary, encoder=str(ckpt), davis=davis)
+    (out / 'results.json').write_text(json.dumps(results, indent=1, default=str))
     print('\n'.join(lines)); print(f'\nwrote {out}/results.md, results.json and figures')
     return dict(reconstruction=rec, scores=scores)
 
 # %% ../nbs/11_cli.ipynb #a6edd495
 SUBCOMMANDS = {   # name: (add its options to a parser, run it on the parsed options, one line of help)
-    'demo': (add_demo_args, demo_cli, 'the main job: reconstruct, train, propagate on DAVIS, write figures and metrics'),
-    'train': (add_train_args, train_cli, 'train an encoder self-supervised on unlabelled video (tutorial|paper|official)'),
-    'propagate': (add_propagate_args, propagate_cli, 'segment DAVIS sequences or your own video from first masks'),
-    'evaluate': (add_evaluate_args, evaluate_cli, 'score DAVIS-format predictions: J&F, J, F (mean, recall, decay)'),
+    'demo': (add_demo_args, demo_cli, 'the main job: reconstruct, train, propagate on DAVIS; figures and metrics'),
+    'train': (add_train_args, train_cli, 'train an encoder self-supervised on unlabelled video'),
+    'propagate': (add_propagate_args, propagate_cli, 'segment DAVIS or your own video from first-frame masks'),
+    'evaluate': (add_evaluate_args, evaluate_cli, 'score DAVIS-format predictions: J&F, J, F'),
 }
 
 # %% ../nbs/11_cli.ipynb #9c3b87db
