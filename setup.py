@@ -48,9 +48,10 @@ setup(
         "Topic :: Scientific/Engineering :: Artificial Intelligence",
     ] + ["Programming Language :: Python :: " + v for v in py_versions[py_versions.index(min_python):]],
     python_requires=">=" + min_python,
-    packages=["contrastcorr", "contrastcorr.assets"],
+    packages=["contrastcorr", "contrastcorr.web", "contrastcorr.assets"],
     package_dir={"contrastcorr.assets": "data"},
-    package_data={"contrastcorr.assets": ["**/*"]},
+    # contrastcorr/web/: the widgets' JavaScript modules and CSS, read at import by contrastcorr.widgets
+    package_data={"contrastcorr.web": ["*.js", "*.css"], "contrastcorr.assets": ["**/*"]},
     include_package_data=True,
     install_requires=reqs("requirements"),
     extras_require={"video": reqs("video_requirements"), "dev": reqs("dev_requirements")},

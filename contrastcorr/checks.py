@@ -55,17 +55,19 @@ def check_frames(frames, name: str = 'frames', ndim: int = 4, lab: bool = False,
     if lab and not frames.is_floating_point():
         raise TypeError(f"`{name}` must be a float tensor (Lab in [-1, 1], see `lab_to_unit`), got {frames.dtype}")
     if not lab and frames.dtype != torch.uint8:
-        raise TypeError(f"`{name}` must be uint8 RGB (0-255), got {frames.dtype}; e.g. `(x * 255).round().to(torch.uint8)`")
+        raise TypeError(f"`{name}` must be uint8 RGB (0-255), got {frames.dtype}; e.g. `(x * "
+                        "255).round().to(torch.uint8)`")
     if frames.numel() == 0: raise ValueError(f"`{name}` is empty: shape {tuple(frames.shape)}, expected {shape}")
     H, W = frames.shape[-2:]
     if min(H, W) < min_side:
         raise ValueError(f"`{name}` {tuple(frames.shape)} is smaller than one {min_side}×{min_side} cell")
     if H % multiple or W % multiple:
-        raise ValueError(f"`{name}`: H and W must be multiples of {multiple} so features align with {multiple}×{multiple} "
+        raise ValueError(f"`{name}`: H and W must be multiples of {multiple} so features align with "
+                         f"{multiple}×{multiple} "
                          f"label blocks, got H={H}, W={W}; resize or crop first, "
                          f"e.g. to ({H // multiple * multiple}, {W // multiple * multiple})")
 
-# %% ../nbs/00a_checks.ipynb #1d6c8fb2
+# %% ../nbs/00a_checks.ipynb #724675c7
 class UsageError(ValueError):
     "Command-line options that cannot work (or cannot go together): `contrastcorr` says so in one line, exit status 2."
 

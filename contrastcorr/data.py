@@ -51,7 +51,8 @@ def _target_size(h: int, w: int, size) -> tuple[int, int]:
         if size <= 0: raise ValueError(f"size must be a positive int (short side) or (H, W), got {size}")
         s = size / min(h, w)
         return max(1, round(h * s)), max(1, round(w * s))
-    if len(size) != 2 or min(size) <= 0: raise ValueError(f"size must be None, an int (short side) or (H, W), got {size!r}")
+    if len(size) != 2 or min(size) <= 0:
+        raise ValueError(f"size must be None, an int (short side) or (H, W), got {size!r}")
     return int(size[0]), int(size[1])
 
 def pil_to_frame(im: Image.Image, size) -> torch.Tensor:
@@ -88,7 +89,7 @@ def _decode(path: Path, size, stride: int):
     except av.error.FFmpegError as e: raise ValueError(f"cannot decode video {path}: {e}") from e
 
 
-# %% ../nbs/00_data.ipynb #1ecd46e2
+# %% ../nbs/00_data.ipynb #b451f2c6
 class VideoFrames:
     "The frames of a video file, a frame folder or one image as a sequence of uint8 (3, H, W), each read when asked for."
     def __init__(self, path, size=None, max_frames: int | None = None, stride: int = 1):
@@ -125,7 +126,7 @@ class VideoFrames:
         return self._last
 
 
-# %% ../nbs/00_data.ipynb #c0984bf6
+# %% ../nbs/00_data.ipynb #4a81f16c
 def read_frames(path, size=None, max_frames: int | None = None, stride: int = 1) -> torch.Tensor:
     "Frames of a video file (PyAV) or of a folder of JPEG/PNG images as uint8 (T, 3, H, W)."
     return torch.stack(list(VideoFrames(path, size, max_frames, stride)))  # (T, 3, H, W)
@@ -141,7 +142,8 @@ def _check_image(x, name: str):
     "Raise unless `x` is a float tensor with 3 channels at dim -3."
     if not isinstance(x, torch.Tensor): raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
     if x.ndim < 3 or x.shape[-3] != 3: raise ValueError(f"{name} must have shape (..., 3, H, W), got {tuple(x.shape)}")
-    if not x.is_floating_point(): raise TypeError(f"{name} must be a float tensor (convert uint8 with x / 255), got {x.dtype}")
+    if not x.is_floating_point():
+        raise TypeError(f"{name} must be a float tensor (convert uint8 with x / 255), got {x.dtype}")
 
 def _xyz_matrix(like: torch.Tensor, inverse: bool = False):
     "The linear-RGB→XYZ matrix (or its inverse) and the D65 white XYZ, with `like`'s device and dtype."
@@ -185,12 +187,13 @@ def lab_to_unit(lab: torch.Tensor) -> torch.Tensor:
 def unit_to_lab(x: torch.Tensor) -> torch.Tensor:
     "Inverse of `lab_to_unit`: [-1,1] → Lab."
     _check_image(x, 'x')
-    l, a, b = x.unbind(-3)
-    return torch.stack([(l + 1) * 50, a * 128, b * 128], -3)
+    L, a, b = x.unbind(-3)
+    return torch.stack([(L + 1) * 50, a * 128, b * 128], -3)
 
 # %% ../nbs/00_data.ipynb #dd9d5937
 def unit_lab(rgb: torch.Tensor, device=None) -> torch.Tensor:
-    "uint8 RGB (..., 3, H, W) (or float RGB in [0, 1]) → unit-scale Lab float (..., 3, H, W) on `device`, converted there."
+    """uint8 RGB (..., 3, H, W) (or float RGB in [0, 1]) → unit-scale Lab float (..., 3, H, W) on `device`, converted
+    there."""
     x = rgb.to(device, non_blocking=True)
     if x.dtype == torch.uint8: x = x.float() / 255
     return lab_to_unit(rgb_to_lab(x))
@@ -228,7 +231,8 @@ def write_mask(path, mask) -> Path:
     if mask.ndim != 2: raise ValueError(f"mask must have shape (H, W), got {mask.shape}")
     if not (np.issubdtype(mask.dtype, np.integer) or mask.dtype == bool):
         raise TypeError(f"mask must hold integer ids, got dtype {mask.dtype}")
-    if mask.size and (mask.min() < 0 or mask.max() > 255): raise ValueError(f"mask ids must be in 0..255, got {mask.min()}..{mask.max()}")
+    if mask.size and (mask.min() < 0 or mask.max() > 255):
+        raise ValueError(f"mask ids must be in 0..255, got {mask.min()}..{mask.max()}")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     im = Image.fromarray(mask.astype(np.uint8), mode='P')
@@ -259,8 +263,8 @@ def read_davis_split(root, year: str = '2017', split: str = 'val') -> list[str]:
     return [s.strip() for s in split_file.read_text().splitlines() if s.strip()]
 
 # %% ../nbs/00_data.ipynb #a28faea7
-class DavisDataset:
-    "DAVIS (2016/2017) sequences on disk: JPEG frames and indexed-PNG masks in the official layout."
+class _DavisLayout:
+    "The folders and file names of a DAVIS (2016/2017) dataset on disk, in the official layout."
     def __init__(self, root, year: str = '2017', split: str = 'val', resolution: str = '480p', annotations_dir=None):
         self.root, self.year, self.split, self.resolution = Path(root), str(year), split, resolution
         if not self.root.is_dir(): raise FileNotFoundError(f"DAVIS root folder not found: {self.root}")
@@ -271,26 +275,31 @@ class DavisDataset:
             if not d.is_dir(): raise FileNotFoundError(f"DAVIS folder not found: {d}")
         self.sequences = read_davis_split(self.root, self.year, split)
 
-    def __repr__(self): return f"DavisDataset({str(self.root)!r}, year={self.year!r}, split={self.split!r}, {len(self)} sequences)"
+    def __repr__(self):
+        return f"DavisDataset({str(self.root)!r}, year={self.year!r}, split={self.split!r}, {len(self)} sequences)"
     def __len__(self): return len(self.sequences)
     def __iter__(self): return iter(self.sequences)
 
     def _seq_dir(self, base: Path, seq: str) -> Path:
         d = base/seq
-        if not d.is_dir(): raise FileNotFoundError(f"sequence {seq!r} not found: {d} (the split lists {self.sequences})")
+        if not d.is_dir():
+            raise FileNotFoundError(f"sequence {seq!r} not found: {d} (the split lists {self.sequences})")
         return d
 
     def frame_names(self, seq: str) -> list[str]:
         "Frame names (file stems, e.g. '00000') of `seq` in order."
         return sorted(p.stem for p in self._seq_dir(self.image_dir, seq).glob('*.jpg'))
 
-    def frames(self, seq: str, size=None, max_frames: int | None = None) -> torch.Tensor:
-        "The frames of `seq` as uint8 (T, 3, H, W)."
-        return read_frames(self._seq_dir(self.image_dir, seq), size=size, max_frames=max_frames)
-
     def mask_names(self, seq: str) -> list[str]:
         "Names of the annotated frames of `seq`."
         return sorted(p.stem for p in self._seq_dir(self.mask_dir, seq).glob('*.png'))
+
+# %% ../nbs/00_data.ipynb #d5875751
+class DavisDataset(_DavisLayout):
+    "DAVIS (2016/2017) sequences on disk: JPEG frames and indexed-PNG masks in the official layout."
+    def frames(self, seq: str, size=None, max_frames: int | None = None) -> torch.Tensor:
+        "The frames of `seq` as uint8 (T, 3, H, W)."
+        return read_frames(self._seq_dir(self.image_dir, seq), size=size, max_frames=max_frames)
 
     def masks(self, seq: str, max_frames: int | None = None) -> torch.Tensor:
         "The annotations of `seq` as uint8 ids (T, H, W)."
@@ -325,7 +334,8 @@ def smooth_texture(n: int, size, generator=None, octaves=(4, 8, 16, 32), device=
 
 # %% ../nbs/00_data.ipynb #0448e118
 def shape_sprites(n: int, res: int = 64, generator=None) -> tuple[torch.Tensor, torch.Tensor]:
-    "`n` random textured shapes on [-1,1]²: RGB + alpha (n, 4, res, res), and kinds (0 ellipse, 1 rectangle, 2 polygon)."
+    """`n` random textured shapes on [-1,1]²: RGB + alpha (n, 4, res, res), and kinds (0 ellipse, 1 rectangle, 2
+    polygon)."""
     kinds = torch.randint(0, 3, (n,), generator=generator)
     c = (torch.arange(res) + 0.5) / res * 2 - 1
     y, x = torch.meshgrid(c, c, indexing='ij')  # (res, res) unit coordinates of the sprite's pixels
@@ -370,24 +380,22 @@ class SyntheticVideo:
     @property
     def n_frames(self) -> int: return self.frames.shape[0]
 
-# %% ../nbs/00_data.ipynb #6ece401e
-def synthetic_video(n_frames: int = 8, size=(128, 128), n_shapes: int = 3, seed: int = 0,
-                    kpts_per_shape: int = 4, max_speed: float = 3.0, max_rot: float = 0.1,
-                    max_zoom: float = 0.04, bg_speed: float = 2.0) -> SyntheticVideo:
-    "Textured shapes moving, rotating, scaling and occluding over a moving textured background."
-    if n_frames < 1 or n_shapes < 0: raise ValueError(f"need n_frames >= 1 and n_shapes >= 0, got {n_frames}, {n_shapes}")
-    (H, W), T, K = size, n_frames, n_shapes
-    g = torch.Generator().manual_seed(seed)
+# %% ../nbs/00_data.ipynb #18779ed2
+def _moving_background(T: int, H: int, W: int, g, bg_speed: float):
+    "Background frames (T, 3, H, W) in [0, 1]: a texture seen through a window translating by `bg_shift` (T, 2) px."
     t = torch.arange(T, dtype=torch.float32)[:, None]  # (T, 1)
-    # background: a texture covering 2H x 2W px, seen through a translating window
-    bg_tex = smooth_texture(1, (H, W), g, octaves=(4, 8, 16, 32, 64))  # (1, 3, H, W)
+    bg_tex = smooth_texture(1, (H, W), g, octaves=(4, 8, 16, 32, 64))  # (1, 3, H, W), covering 2H x 2W px
     bg_shift = t * (torch.rand(1, 2, generator=g) * 2 - 1) * bg_speed  # (T, 2) px
     bg_theta = torch.zeros(T, 2, 3)
     bg_theta[:, 0, 0], bg_theta[:, 1, 1] = 0.5, 0.5
     bg_theta[:, :, 2] = -bg_shift / torch.tensor([W, H])  # the window moves against the content
     grid = F.affine_grid(bg_theta, [T, 3, H, W], align_corners=False)  # (T, H, W, 2)
     frames = F.grid_sample(bg_tex.expand(T, -1, -1, -1), grid, padding_mode='reflection', align_corners=False)
-    # shapes: sprite, half-size and a pose per frame changing at constant rates
+    return frames, bg_shift
+
+def _moving_shapes(T: int, H: int, W: int, K: int, g, max_speed: float, max_rot: float, max_zoom: float):
+    "K sprites (K, 4, 64, 64), half-sizes (K, 2) px, poses (T, K, 4) at constant rates, sprites warped (T, K, 4, H, W)."
+    t = torch.arange(T, dtype=torch.float32)[:, None]  # (T, 1)
     sprites, _ = shape_sprites(K, generator=g)                                 # (K, 4, 64, 64)
     half = (torch.rand(K, 2, generator=g) * 0.15 + 0.1) * min(H, W)            # (K, 2) px
     c0 = (torch.rand(K, 2, generator=g) * 0.6 + 0.2) * torch.tensor([W, H])    # (K, 2) px
@@ -395,34 +403,53 @@ def synthetic_video(n_frames: int = 8, size=(128, 128), n_shapes: int = 3, seed:
     th0 = torch.rand(K, generator=g) * 2 * math.pi
     om = (torch.rand(K, generator=g) * 2 - 1) * max_rot                        # rad / frame
     zoom = (torch.rand(K, generator=g) * 2 - 1) * max_zoom                     # log-scale / frame
-    motion = torch.cat([c0 + t[..., None] * vel, (th0 + t * om)[..., None], torch.exp(t * zoom)[..., None]], -1)  # (T, K, 4)
+    motion = torch.cat([c0 + t[..., None] * vel, (th0 + t * om)[..., None], torch.exp(t * zoom)[..., None]], -1)
     shapes = torch.zeros(T, K, 4, H, W)                                        # sprites warped into every frame
     if K:
-        grid = F.affine_grid(_pose_to_theta(motion, half, H, W).reshape(T * K, 2, 3), [T * K, 4, H, W], align_corners=False)
+        grid = F.affine_grid(_pose_to_theta(motion, half, H, W).reshape(T * K, 2, 3), [T * K, 4, H, W],
+                             align_corners=False)
         shapes = F.grid_sample(sprites.repeat(T, 1, 1, 1), grid, mode='nearest', padding_mode='zeros',
                                align_corners=False).reshape(T, K, 4, H, W)
+    return sprites, half, motion, shapes
+
+# %% ../nbs/00_data.ipynb #1d79dc70
+def _shape_keypoints(sprites, half, motion, masks, per_shape: int, g):
+    """Keypoints (T, K·P, 2) px: random sprite pixels at least 3 sprite px inside each shape, moved with its pose;
+    their shape ids (K·P,), and whether each is visible (T, K·P): inside the frame and drawn on top."""
+    (K, _, res, _), (T, H, W) = sprites.shape, masks.shape
+    core = -F.max_pool2d(-F.pad(sprites[:, 3:], (3, 3, 3, 3)), 7, stride=1)[:, 0]  # (K, res, res) alpha eroded by 3 px
+    kp_u = torch.zeros(K, per_shape, 2)                                        # (K, P, 2) unit coords
+    for k in range(K):
+        yx = torch.nonzero(core[k] > 0.5).float()                              # (n, 2) candidate pixels
+        pick = yx[torch.randint(len(yx), (per_shape,), generator=g)]
+        kp_u[k] = (pick.flip(-1) + 0.5) / res * 2 - 1
+    cx, cy, th, s = [m[..., None] for m in motion.unbind(-1)]                  # each (T, K, 1)
+    lx, ly = kp_u[..., 0] * half[:, None, 0] * s, kp_u[..., 1] * half[:, None, 1] * s  # (T, K, P) px, shape-aligned
+    kps = torch.stack([cx + th.cos() * lx - th.sin() * ly, cy + th.sin() * lx + th.cos() * ly], -1).reshape(T, -1, 2)
+    kp_ids = torch.arange(1, K + 1).repeat_interleave(per_shape)               # (K·P,)
+    xi, yi = kps[..., 0].floor().long(), kps[..., 1].floor().long()
+    inframe = (xi >= 0) & (xi < W) & (yi >= 0) & (yi < H)
+    top = masks[torch.arange(T)[:, None], yi.clamp(0, H - 1), xi.clamp(0, W - 1)]  # (T, K·P): id drawn at the keypoint
+    return kps, kp_ids, inframe & (top.long() == kp_ids)
+
+# %% ../nbs/00_data.ipynb #9190fc30
+def synthetic_video(n_frames: int = 8, size=(128, 128), n_shapes: int = 3, seed: int = 0,
+                    kpts_per_shape: int = 4, max_speed: float = 3.0, max_rot: float = 0.1,
+                    max_zoom: float = 0.04, bg_speed: float = 2.0) -> SyntheticVideo:
+    "Textured shapes moving, rotating, scaling and occluding over a moving textured background."
+    if n_frames < 1 or n_shapes < 0:
+        raise ValueError(f"need n_frames >= 1 and n_shapes >= 0, got {n_frames}, {n_shapes}")
+    (H, W), T, K = size, n_frames, n_shapes
+    g = torch.Generator().manual_seed(seed)
+    frames, bg_shift = _moving_background(T, H, W, g, bg_speed)                 # (T, 3, H, W), (T, 2)
+    sprites, half, motion, shapes = _moving_shapes(T, H, W, K, g, max_speed, max_rot, max_zoom)
     inside = shapes[:, :, 3] > 0.5                                             # (T, K, H, W)
     masks = torch.zeros(T, H, W, dtype=torch.uint8)
     depth = torch.randperm(K, generator=g)                                     # back to front
     for k in depth.tolist():
         frames = torch.where(inside[:, k, None], shapes[:, k, :3], frames)
         masks[inside[:, k]] = k + 1
-    # keypoints: random sprite pixels at least 3 sprite px inside the shape, moved with its pose
-    res = sprites.shape[-1]
-    core = -F.max_pool2d(-F.pad(sprites[:, 3:], (3, 3, 3, 3)), 7, stride=1)[:, 0]  # (K, res, res) alpha eroded by 3 px
-    kp_u = torch.zeros(K, kpts_per_shape, 2)                                   # (K, P, 2) unit coords
-    for k in range(K):
-        yx = torch.nonzero(core[k] > 0.5).float()                              # (n, 2) candidate pixels
-        pick = yx[torch.randint(len(yx), (kpts_per_shape,), generator=g)]
-        kp_u[k] = (pick.flip(-1) + 0.5) / res * 2 - 1
-    cx, cy, th, s = [m[..., None] for m in motion.unbind(-1)]                  # each (T, K, 1)
-    lx, ly = kp_u[..., 0] * half[:, None, 0] * s, kp_u[..., 1] * half[:, None, 1] * s  # (T, K, P) px, shape-aligned
-    kps = torch.stack([cx + th.cos() * lx - th.sin() * ly, cy + th.sin() * lx + th.cos() * ly], -1).reshape(T, -1, 2)  # (T, K*P, 2)
-    kp_ids = torch.arange(1, K + 1).repeat_interleave(kpts_per_shape)         # (K*P,)
-    xi, yi = kps[..., 0].floor().long(), kps[..., 1].floor().long()
-    inframe = (xi >= 0) & (xi < W) & (yi >= 0) & (yi < H)
-    top = masks[torch.arange(T)[:, None], yi.clamp(0, H - 1), xi.clamp(0, W - 1)]  # (T, K*P): id drawn at the keypoint
-    visible = inframe & (top.long() == kp_ids)
+    kps, kp_ids, visible = _shape_keypoints(sprites, half, motion, masks, kpts_per_shape, g)
     frames = (frames * 255).round().to(torch.uint8)
     return SyntheticVideo(frames, masks, motion, kps, visible, inside, kp_ids, depth + 1, bg_shift)
 
@@ -432,7 +459,8 @@ def synthetic_pair_with_shift(size=(64, 64), shift=(3, -2), seed: int = 0) -> tu
     H, W = size
     dx, dy = float(shift[0]), float(shift[1])
     pad = max(H, W) // 2  # fixed margin, so frame 0 depends on the seed only, not on the shift
-    if max(abs(dx), abs(dy)) > pad - 1: raise ValueError(f"shift must be at most {pad - 1} px for size {size}, got {shift}")
+    if max(abs(dx), abs(dy)) > pad - 1:
+        raise ValueError(f"shift must be at most {pad - 1} px for size {size}, got {shift}")
     g = torch.Generator().manual_seed(seed)
     tex = smooth_texture(1, (H + 2 * pad, W + 2 * pad), g, octaves=(4, 8, 16, 32, 64))  # (1, 3, H+2p, W+2p)
     ys, xs = torch.meshgrid(torch.arange(H, dtype=torch.float32), torch.arange(W, dtype=torch.float32), indexing='ij')

@@ -6,15 +6,33 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
-from contrastcorr.data import (DAVIS_PALETTE, DavisDataset, SyntheticVideo, asset_path, lab_to_rgb, lab_to_unit,
-                               mask_to_rgb, overlay_mask, read_frames, read_mask, rgb_to_lab, sample_davis_root,
-                               synthetic_pair_with_shift, synthetic_video, unit_to_lab, write_mask)
+from contrastcorr.affinity import assert_near
+from contrastcorr.data import (
+    DAVIS_PALETTE,
+    DavisDataset,
+    SyntheticVideo,
+    asset_path,
+    lab_to_rgb,
+    lab_to_unit,
+    mask_to_rgb,
+    overlay_mask,
+    read_frames,
+    read_mask,
+    rgb_to_lab,
+    sample_davis_root,
+    synthetic_pair_with_shift,
+    synthetic_video,
+    unit_to_lab,
+    write_mask,
+)
 
 SHARED = Path(__file__).resolve().parents[1].parent/'shared'/'data'
-needs_shared = pytest.mark.skipif(not SHARED.exists(), reason=f"team data {SHARED} not present (shipped data is tested too)")
+needs_shared = pytest.mark.skipif(not SHARED.exists(), reason=f"team data {SHARED} not present (shipped data is tested "
+                                                              "too)")
 CLIP = asset_path('videos', 'bikes_short.mp4')
 
 
@@ -61,7 +79,7 @@ def test_lab_matches_per_pixel_loop():
     for b in range(2):
         for y in range(3):
             for x in range(4):
-                torch.testing.assert_close(rgb_to_lab(rgb[b, :, y:y + 1, x:x + 1])[:, 0, 0], lab[b, :, y, x])
+                assert_near(rgb_to_lab(rgb[b, :, y:y + 1, x:x + 1])[:, 0, 0], lab[b, :, y, x])
 
 
 @settings(max_examples=200, deadline=None)
@@ -273,7 +291,8 @@ def test_synthetic_shapes_and_labels(kw):
         inside = (xi >= 0) & (xi < W) & (yi >= 0) & (yi < H)
         ids = v.masks[torch.arange(T)[:, None], yi.clamp(0, H - 1), xi.clamp(0, W - 1)].long()
         assert torch.equal(v.visible, inside & (ids == v.keypoint_ids))
-        assert torch.equal(v.amodal[torch.arange(T)[:, None], v.keypoint_ids - 1, yi.clamp(0, H - 1), xi.clamp(0, W - 1)] | ~inside,
+        assert torch.equal(v.amodal[torch.arange(T)[:, None], v.keypoint_ids - 1, yi.clamp(0, H - 1),
+                                    xi.clamp(0, W - 1)] | ~inside,
                            torch.ones_like(inside))  # keypoints always lie on their shape's silhouette
 
 
@@ -297,7 +316,8 @@ def test_synthetic_motion_is_what_is_rendered():
                 assert (centroid - v.motion[t, 0, :2]).abs().max() < 1.0, (seed, t)
         area = v.amodal[:, 0].flatten(1).sum(1).float()
         expected = area[0] * v.motion[:, 0, 3] ** 2 / v.motion[0, 0, 3] ** 2  # area grows with scale²
-        full = v.amodal[:, 0, 0].any(-1) | v.amodal[:, 0, -1].any(-1) | v.amodal[:, 0, :, 0].any(-1) | v.amodal[:, 0, :, -1].any(-1)
+        a = v.amodal[:, 0]
+        full = a[:, 0].any(-1) | a[:, -1].any(-1) | a[:, :, 0].any(-1) | a[:, :, -1].any(-1)
         if not full.any(): assert ((area - expected).abs() / expected).max() < 0.05
     # background: with no shapes, frame t equals frame 0 shifted by bg_shift (interior, up to interpolation)
     v = synthetic_video(n_frames=4, n_shapes=0, seed=2, bg_speed=2.0)

@@ -1,12 +1,25 @@
 "Property and longer tests of contrastcorr.losses (the notebook 05_losses has the worked examples)."
 import pytest
 import torch
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from contrastcorr.affinity import mutual_match
-from contrastcorr.losses import (colour_switch_loss, concentration_loss, cons_loss, cycle_coords, cycle_loss, inter_loss,
-                                 intra_loss, lab_l1, self_recon_loss, self_reconstruct, sparse_loss, switch_reconstruct,
-                                 window_variance)
+from contrastcorr.affinity import assert_near, mutual_match
+from contrastcorr.losses import (
+    colour_switch_loss,
+    concentration_loss,
+    cons_loss,
+    cycle_coords,
+    cycle_loss,
+    inter_loss,
+    intra_loss,
+    lab_l1,
+    self_recon_loss,
+    self_reconstruct,
+    sparse_loss,
+    switch_reconstruct,
+    window_variance,
+)
 from contrastcorr.tracking import cell_grid
 from contrastcorr.transforms import inter_transform, intra_transform
 
@@ -26,7 +39,8 @@ def _all(F_r, F_t, L_r, L_t, tau):
     hw = F_r.shape[-2:]
     it = intra_transform(F_r, F_t, L_r, tau)
     nt = inter_transform(F_r, F_t, L_r, tau, intra=it)
-    return {'intra': intra_loss(it.L_hat, L_t), 'inter': inter_loss(nt.L_hat, L_t), 'cons': cons_loss(nt.L_hat, it.L_hat),
+    return {'intra': intra_loss(it.L_hat, L_t), 'inter': inter_loss(nt.L_hat, L_t),
+            'cons': cons_loss(nt.L_hat, it.L_hat),
             'sparse': sparse_loss(nt.own_mass), 'cycle': cycle_loss(it.S, hw), 'self': self_recon_loss(F_r, L_r, tau),
             'switch': colour_switch_loss(it.A_rt, L_t, L_r), 'conc': concentration_loss(it.S, hw, hw)}
 
@@ -35,14 +49,14 @@ def _all(F_r, F_t, L_r, L_t, tau):
 def test_lab_l1_closed_form(dL, da, db, w):
     x = torch.rand(2, 3, 4, 5)
     y = x + torch.tensor([dL, da, db])[:, None, None]
-    torch.testing.assert_close(lab_l1(y, x, ab_weight=w), torch.tensor(abs(dL) + w * (abs(da) + abs(db))), atol=1e-5, rtol=1e-5)
+    assert_near(lab_l1(y, x, ab_weight=w), torch.tensor(abs(dL) + w * (abs(da) + abs(db))))
 
 
 def test_lab_l1_threshold_and_reduction():
     x = torch.zeros(3, 3, 2, 2)
     y = x.clone(); y[0, 1] = 1.0; y[1, 0] = 0.5                    # per-sample: 10, 0.5, 0
-    torch.testing.assert_close(lab_l1(y, x, reduction='none'), torch.tensor([10., 0.5, 0.]))
-    torch.testing.assert_close(lab_l1(y, x, thr=2.5), torch.tensor(0.5 / 3))
+    assert_near(lab_l1(y, x, reduction='none'), torch.tensor([10., 0.5, 0.]))
+    assert_near(lab_l1(y, x, thr=2.5), torch.tensor(0.5 / 3))
     with pytest.raises(ValueError, match='`reduction`'):
         lab_l1(y, x, reduction='sum')
 
@@ -51,15 +65,15 @@ def test_single_video_sparse_and_cons_are_zero():
     F_r, F_t, L_r, L_t = _batch(B=1)
     losses = _all(F_r, F_t, L_r, L_t, 0.1)
     assert losses['sparse'].item() == 0.0 and losses['cons'].item() == 0.0
-    torch.testing.assert_close(losses['inter'], losses['intra'])
+    assert_near(losses['inter'], losses['intra'])
 
 
 @given(n=st.integers(2, 8), m=st.integers(2, 8), dx=st.integers(-3, 3), dy=st.integers(-3, 3))
 def test_cycle_zero_for_any_circular_translation(n, m, dx, dy):
     idx = torch.arange(n * m).view(n, m).roll((dy, dx), (0, 1)).flatten()
     S = torch.eye(n * m)[:, idx][None] / 1e-3                     # a permutation affinity, very sharp
-    torch.testing.assert_close(cycle_loss(S, (n, m)), torch.tensor(0.), atol=1e-6, rtol=0)
-    torch.testing.assert_close(cycle_coords(S, (n, m))[0], cell_grid((n, m), True), atol=1e-6, rtol=0)
+    assert_near(cycle_loss(S, (n, m)), torch.tensor(0.))
+    assert_near(cycle_coords(S, (n, m))[0], cell_grid((n, m), True))
 
 
 def test_cycle_detects_many_to_one():
@@ -71,13 +85,12 @@ def test_concentration_known_values():
     d = 2 / 32
     expected = 2 * (8 ** 2 - 1) / 12 * d ** 2
     S = torch.eye(1024)[None] / 1e-3
-    torch.testing.assert_close(concentration_loss(S, 32, 32), torch.tensor(expected), atol=1e-7, rtol=1e-5)
+    assert_near(concentration_loss(S, 32, 32), torch.tensor(expected))
     shift = torch.arange(1024).view(32, 32).roll(1, 0).flatten()   # vertical one-cell circular shift
     per = concentration_loss(S[:, shift].transpose(1, 2), 32, 32, reduction='none').view(4, 4)
-    torch.testing.assert_close(per[1:3], torch.full((2, 4), expected), atol=1e-7, rtol=1e-5)
+    assert_near(per[1:3], torch.full((2, 4), expected))
     grid = cell_grid((32, 32), True).T.reshape(1, 2, 32, 32)
-    torch.testing.assert_close(window_variance(grid + torch.tensor([0.3, -0.2])[:, None, None]),
-                               torch.full((1, 16), expected / 2), atol=1e-7, rtol=1e-5)
+    assert_near(window_variance(grid + torch.tensor([0.3, -0.2])[:, None, None]), torch.full((1, 16), expected / 2))
     assert concentration_loss(torch.zeros(1, 1024, 1024), 32, 32) < 1e-10   # uniform: everything collapses
 
 
@@ -92,7 +105,7 @@ def test_concentration_rectangular_and_errors():
 
 def test_mutual_match_known_value():
     out = mutual_match(torch.tensor([[[4., 1.], [2., 3.]]]))
-    torch.testing.assert_close(out, torch.tensor([[[4., 1 / 12], [2 / 3, 3.]]]), atol=1e-4, rtol=0)
+    assert_near(out, torch.tensor([[[4., 1 / 12], [2 / 3, 3.]]]))
 
 
 def test_self_reconstruction_excludes_self():
@@ -101,15 +114,15 @@ def test_self_reconstruction_excludes_self():
     assert (L_hat - L_r).abs().mean() > 0.1                      # it may not copy itself
     Fp = torch.nn.functional.normalize(torch.randn(1, 8, 5), dim=1).repeat(1, 1, 2)
     Lp = torch.rand(1, 3, 5).repeat(1, 1, 2)
-    torch.testing.assert_close(self_recon_loss(Fp, Lp, tau=1e-3), torch.tensor(0.), atol=1e-6, rtol=0)
+    assert_near(self_recon_loss(Fp, Lp, tau=1e-3), torch.tensor(0.))
 
 
 def test_switch_with_doubly_stochastic_affinity():
     perm = torch.randperm(12)
     A = torch.eye(12)[:, perm][None]                              # A[k, j] = 1 iff k = perm[j]
     L_t = torch.rand(1, 3, 12)
-    torch.testing.assert_close(switch_reconstruct(A, L_t), L_t[:, :, perm.argsort()])
-    torch.testing.assert_close(colour_switch_loss(A, L_t, L_t[:, :, perm.argsort()]), torch.tensor(0.))
+    assert_near(switch_reconstruct(A, L_t), L_t[:, :, perm.argsort()])
+    assert_near(colour_switch_loss(A, L_t, L_t[:, :, perm.argsort()]), torch.tensor(0.))
 
 
 @pytest.mark.parametrize('tau', [1e-3, 1e-4])
@@ -130,7 +143,7 @@ def test_autocast_matches_float32(dtype):
         amp = _all(F_r.to(dtype), F_t.to(dtype), L_r, L_t, 0.05)
     for k in ref:
         assert amp[k].dtype == torch.float32, k
-        torch.testing.assert_close(amp[k], ref[k], atol=1e-5, rtol=1e-4)
+        assert_near(amp[k], ref[k])
 
 
 def test_errors_name_arguments():

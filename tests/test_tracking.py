@@ -3,13 +3,26 @@ import math
 
 import pytest
 import torch
-import torch.nn.functional as F
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from contrastcorr.affinity import assert_near
 from contrastcorr.data import synthetic_pair_with_shift, unit_lab
-from contrastcorr.tracking import (boxes_to_xyxy, cell_grid, cells_to_normalized, clamp_boxes, context_features,
-                                   coords_to_box, crop, normalized_to_cells, random_fourier_features,
-                                   random_patch_boxes, soft_argmax, track_patch, xyxy_to_boxes)
+from contrastcorr.tracking import (
+    boxes_to_xyxy,
+    cell_grid,
+    cells_to_normalized,
+    clamp_boxes,
+    context_features,
+    coords_to_box,
+    crop,
+    normalized_to_cells,
+    random_fourier_features,
+    random_patch_boxes,
+    soft_argmax,
+    track_patch,
+    xyxy_to_boxes,
+)
 
 settings.register_profile('ci', max_examples=25, deadline=None)
 settings.load_profile('ci')
@@ -20,8 +33,8 @@ def test_grid_roundtrip_and_range(h, w):
     g = cell_grid((h, w))
     n = cells_to_normalized(g, (h, w))
     assert n.abs().max() < 1
-    torch.testing.assert_close(normalized_to_cells(n, (h, w)), g)
-    torch.testing.assert_close(g.mean(0), torch.tensor([w / 2, h / 2]))
+    assert_near(normalized_to_cells(n, (h, w)), g)
+    assert_near(g.mean(0), torch.tensor([w / 2, h / 2]))
 
 
 @given(H=st.integers(4, 12), W=st.integers(4, 12), ph=st.integers(1, 4), pw=st.integers(1, 4), seed=st.integers(0, 99))
@@ -31,7 +44,7 @@ def test_cell_aligned_crop_is_slicing(H, W, ph, pw, seed):
     boxes = random_patch_boxes(3, (H, W), (ph, pw), g)
     out = crop(x, boxes, (ph, pw))
     for b, (x0, y0, _, _) in enumerate(boxes_to_xyxy(boxes).long().tolist()):
-        torch.testing.assert_close(out[b], x[b, :, y0:y0 + ph, x0:x0 + pw], atol=1e-5, rtol=0)
+        assert_near(out[b], x[b, :, y0:y0 + ph, x0:x0 + pw])
 
 
 @given(cx=st.floats(-20, 40), cy=st.floats(-20, 40), w=st.floats(0.5, 30), h=st.floats(0.5, 30))
@@ -39,20 +52,21 @@ def test_clamp_boxes_inside_and_idempotent(cx, cy, w, h):
     b = clamp_boxes(torch.tensor([[cx, cy, w, h]]), (10, 16))
     x0, y0, x1, y1 = boxes_to_xyxy(b)[0].tolist()
     assert x0 >= -1e-5 and y0 >= -1e-5 and x1 <= 16 + 1e-5 and y1 <= 10 + 1e-5
-    torch.testing.assert_close(clamp_boxes(b, (10, 16)), b)
-    torch.testing.assert_close(xyxy_to_boxes(boxes_to_xyxy(b)), b)
+    assert_near(clamp_boxes(b, (10, 16)), b)
+    assert_near(xyxy_to_boxes(boxes_to_xyxy(b)), b)
 
 
 def test_crop_gradcheck_input_and_box():
     x = torch.randn(2, 2, 7, 9, dtype=torch.float64, requires_grad=True)
-    b = torch.tensor([[4.3, 3.45, 3.3, 2.7], [5.1, 3.9, 4.6, 3.1]], dtype=torch.float64, requires_grad=True)  # no sample on a cell centre
+    # no sample on a cell centre
+    b = torch.tensor([[4.3, 3.45, 3.3, 2.7], [5.1, 3.9, 4.6, 3.1]], dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(lambda x, b: crop(x, b, (3, 4)), (x, b), eps=1e-6, atol=1e-5)
 
 
 def test_soft_argmax_small_tau_is_argmax():
     S = torch.randn(2, 5, 12)                                   # (B, N, h·w) on a 3×4 map
     idx = S.argmax(-1)
-    torch.testing.assert_close(soft_argmax(S / 1e-4, (3, 4)), cell_grid((3, 4))[idx])
+    assert_near(soft_argmax(S / 1e-4, (3, 4)), cell_grid((3, 4))[idx])
 
 
 @given(dx=st.floats(-4, 4), dy=st.floats(-4, 4))

@@ -1,23 +1,44 @@
 """Headless tests of contrastcorr.widgets: drive each widget's synced traits as the browser would (`set_state`), on
 pairs whose answer is known. The notebook 10_widgets has the worked examples; tests/test_browser.py runs it in a real
 browser."""
-import math, re, shutil, subprocess
+import re
+import shutil
+import subprocess
 
 import matplotlib
+
 matplotlib.use('Agg')
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from contrastcorr.affinity import affinity
+from contrastcorr.affinity import affinity, assert_near
 from contrastcorr.data import synthetic_pair_with_shift, synthetic_video
 from contrastcorr.encoder import Encoder, fake_official_checkpoint
+from contrastcorr.explore import (
+    frame_features,
+    frame_jaccard,
+    heat_rgba,
+    patch_tracks,
+    peak_accuracy,
+    pixel_affinity,
+    shifted_batch,
+)
 from contrastcorr.metrics import jaccard
-from contrastcorr.widgets import (AffinityExplorer, InvalidTrait, PropagationPlayer, TrackingViewer, frame_features, frame_jaccard, heat_rgba, patch_tracks, peak_accuracy, pixel_affinity,
-                                  png_data_url, shifted_batch)
+from contrastcorr.widgets import (
+    WEB_ASSETS,
+    WIDGET_CSS,
+    AffinityExplorer,
+    InvalidTrait,
+    PropagationPlayer,
+    TrackingViewer,
+    png_data_url,
+    widget_esm,
+)
 
 settings.register_profile('ci', max_examples=25, deadline=None)
 settings.load_profile('ci')
@@ -78,7 +99,7 @@ def test_tau_and_k_take_effect():
     for tau in (1.0, 0.1, 0.03, 0.01, 0.003):
         w.set_state({'tau': tau})
         effs.append(w.stats['eff_n']); srcs.append(w.heat_src)
-        assert w.stats['eff_n'] == pytest.approx(w.result.eff_n) and w.stats['peak_weight'] == pytest.approx(float(w.result.heat.max()))
+        assert_near(w.stats['eff_n'], w.result.eff_n); assert_near(w.stats['peak_weight'], float(w.result.heat.max()))
     assert all(a > b for a, b in zip(effs, effs[1:])), effs
     assert len(set(srcs)) == len(srcs)
     w.set_state({'tau': 1.0})
@@ -90,7 +111,7 @@ def test_tau_and_k_take_effect():
         kept = dense.flatten().topk(k).indices
         assert set(w.result.heat.flatten().nonzero().flatten().tolist()) == set(kept.tolist())
     w.set_state({'k': 12 * 16})   # k = N is no cut at all
-    torch.testing.assert_close(w.result.heat, dense)
+    assert_near(w.result.heat, dense)
 
 
 def test_direction_swap_keeps_click_and_moves_heat():
@@ -119,7 +140,7 @@ def test_feature_kinds_and_cache(tmp_path):
         w.set_state({'features': kind})
         assert w.features == kind and w.error == ''
         assert w._feats.shape[-2:] == (8, 12)
-        torch.testing.assert_close(w._feats.norm(dim=1), torch.ones(2, 8, 12))
+        assert_near(w._feats.norm(dim=1), torch.ones(2, 8, 12))
     cached = w._cache[('random', '')][0]
     w.set_state({'features': 'random'})
     assert w._feats is cached   # computed once per pair and kind
@@ -128,7 +149,7 @@ def test_feature_kinds_and_cache(tmp_path):
     torch.save({'config': dict(width=8, depth=3), 'encoder': own.state_dict()}, tmp_path/'own.pt')   # 07_train's format
     w.set_features(tmp_path/'own.pt')
     assert (w.features, w.checkpoint) == ('checkpoint', str(tmp_path/'own.pt'))
-    torch.testing.assert_close(w._feats, frame_features(w.frames, own))
+    assert_near(w._feats, frame_features(w.frames, own))
     torch.save(fake_official_checkpoint(seed=0), tmp_path/'official.pt')
     w.set_state({'checkpoint': str(tmp_path/'official.pt'), 'features': 'checkpoint'})   # the browser's path
     assert w.error == '' and w._feats.shape[1] == 512 and 'checkpoint' in w.feature_options
@@ -171,11 +192,13 @@ def test_bad_inputs_name_the_argument():
     with pytest.raises(ValueError, match='smaller than one 8×8 cell'): AffinityExplorer(ref[:, :4], tgt[:, :4])
     with pytest.raises(ValueError, match='`ref` and `tgt` must both be given'): AffinityExplorer(None, tgt)
     with pytest.raises(TypeError, match='`features` must be'): AffinityExplorer(ref, tgt, features=3)
-    with pytest.raises(FileNotFoundError, match='`features`: checkpoint file not found'): AffinityExplorer(ref, tgt, features='nope.pt')
+    with pytest.raises(FileNotFoundError, match='`features`: checkpoint file not found'):
+        AffinityExplorer(ref, tgt, features='nope.pt')
     w = AffinityExplorer(ref, tgt)
     for name, value, msg in [('tau', 0.0, '`tau` must be > 0'), ('k', 97, r'`k` must be in \[0, 96\]'),
                              ('click', [0, 96], r'`click` must be \[y, x\] inside the 64×96 frame'),
-                             ('direction', 'left', "`direction` must be 'r2t' or 't2r'"), ('features', 'sift', '`features` must be one of')]:
+                             ('direction', 'left', "`direction` must be 'r2t' or 't2r'"),
+                             ('features', 'sift', '`features` must be one of')]:
         before = getattr(w, name)
         with pytest.raises(ValueError, match=msg): setattr(w, name, value)
         with pytest.raises(InvalidTrait, match=msg): w.set_state({name: value})
@@ -184,9 +207,11 @@ def test_bad_inputs_name_the_argument():
 
 def test_pixel_affinity_errors():
     F_q = torch.randn(4, 3, 5)
-    with pytest.raises(ValueError, match='`F_k` must be a \\(C, h, w\\) tensor'): pixel_affinity(F_q, torch.randn(4, 15), (0, 0))
+    with pytest.raises(ValueError, match='`F_k` must be a \\(C, h, w\\) tensor'):
+        pixel_affinity(F_q, torch.randn(4, 15), (0, 0))
     with pytest.raises(ValueError, match='same channels'): pixel_affinity(F_q, torch.randn(3, 3, 5), (0, 0))
-    with pytest.raises(ValueError, match=r'`cell` must be \(row, col\) inside the 3×5 cell grid'): pixel_affinity(F_q, F_q, (3, 0))
+    with pytest.raises(ValueError, match=r'`cell` must be \(row, col\) inside the 3×5 cell grid'):
+        pixel_affinity(F_q, F_q, (3, 0))
     with pytest.raises(ValueError, match=r'`k` must be an int in \[0, 15\]'): pixel_affinity(F_q, F_q, (0, 0), k=16)
     with pytest.raises(ValueError, match='`tau` must be > 0'): pixel_affinity(F_q, F_q, (0, 0), tau=-1)
 
@@ -197,20 +222,21 @@ def test_pixel_affinity_errors():
        seed=st.integers(0, 10_000), data=st.data())
 def test_pixel_affinity_is_a_column_of_the_affinity(C, h, w, tau, seed, data):
     g = torch.Generator().manual_seed(seed)
-    F_q, F_k = torch.randn(C, h, w, generator=g, dtype=torch.float64), torch.randn(C, h, w, generator=g, dtype=torch.float64)
+    F_q, F_k = torch.randn(C, h, w, generator=g,
+                           dtype=torch.float64), torch.randn(C, h, w, generator=g, dtype=torch.float64)
     r, c = data.draw(st.integers(0, h - 1)), data.draw(st.integers(0, w - 1))
     k = data.draw(st.integers(0, h * w))
     res = pixel_affinity(F_q, F_k, (r, c), tau=tau, k=k)
     col = affinity(F_k.flatten(1)[None], F_q.flatten(1)[None], tau)[0, :, r * w + c]   # (N_k,)
     if k in (0, h * w):
-        torch.testing.assert_close(res.heat.flatten(), col)
+        assert_near(res.heat.flatten(), col)
     else:
         idx = col.topk(k).indices
         want = torch.zeros_like(col); want[idx] = col[idx] / col[idx].sum()   # top-k, renormalised
-        torch.testing.assert_close(res.heat.flatten(), want)
+        assert_near(res.heat.flatten(), want)
     ys, xs = torch.meshgrid(torch.arange(h) + 0.5, torch.arange(w) + 0.5, indexing='ij')
     sa = ((res.heat * ys).sum() * 8, (res.heat * xs).sum() * 8)
-    assert res.soft_argmax == pytest.approx(tuple(float(v) for v in sa), abs=1e-4)
+    assert_near(res.soft_argmax, [float(v) for v in sa])
     p = int(res.heat.flatten().argmax())
     assert res.peak == ((p // w + 0.5) * 8, (p % w + 0.5) * 8)
     assert 1 - 1e-6 <= res.eff_n <= (k or h * w) + 1e-6
@@ -226,7 +252,9 @@ def test_peak_accuracy_distinguishes_features():
 # --- images --------------------------------------------------------------------------------------------------------
 
 def test_png_and_heat_images():
-    import base64, io
+    import base64
+    import io
+
     from PIL import Image
     img = torch.randint(0, 256, (3, 5, 7), dtype=torch.uint8)
     url = png_data_url(img)
@@ -244,7 +272,8 @@ def test_patch_tracks_exact_for_whole_cell_shifts():
     shifts = torch.tensor([[8, 16], [-16, 0], [0, -8], [24, 8]])                 # (dx, dy) px, whole cells
     pairs = [_noise_pair(tuple(s.tolist()), size=(96, 128), seed=i) for i, s in enumerate(shifts)]
     fr, ft = torch.stack([p[0] for p in pairs]), torch.stack([p[1] for p in pairs])
-    boxes = torch.tensor([[6., 5., 4., 4.], [8., 6., 4., 4.], [7., 6., 4., 4.], [9., 5., 4., 4.]])   # (cx, cy, w, h) cells
+    # (cx, cy, w, h) cells
+    boxes = torch.tensor([[6., 5., 4., 4.], [8., 6., 4., 4.], [7., 6., 4., 4.], [9., 5., 4., 4.]])
     tr = patch_tracks(frame_features(fr, 'lab'), frame_features(ft, 'lab'), boxes, tau=0.05, scale=True)
     torch.testing.assert_close(tr.boxes, torch.cat([boxes[:, :2] + shifts / 8, boxes[:, 2:]], 1), atol=1e-3, rtol=0)
     torch.testing.assert_close(tr.mass, torch.eye(4), atol=1e-3, rtol=0)      # all mass on the own video
@@ -259,7 +288,7 @@ def test_tracking_viewer_steps_and_tau():
         srcs.add(v.ref_src); boxes.add(tuple(v.track_box))
         assert len(v.points) == 16 and v.mass[i] == max(v.mass)
         x0, y0, x1, y1 = v.track_box
-        assert v.centre == pytest.approx([(x0 + x1) / 2, (y0 + y1) / 2])
+        assert_near(v.centre, [(x0 + x1) / 2, (y0 + y1) / 2])
     assert len(srcs) == 4 and len(boxes) == 4
     own = v.tracks.mass.diagonal().mean()
     v.set_state({'tau': 1.0})
@@ -275,8 +304,10 @@ def test_tracking_viewer_inputs():
     with pytest.raises(ValueError, match='`frames_r` and `frames_t` must both be given'): TrackingViewer(fr, None)
     with pytest.raises(ValueError, match=r'`frames_r` must have shape \(B, 3, H, W\)'): TrackingViewer(fr[0], ft[0])
     with pytest.raises(ValueError, match='`boxes` must be \\(3, 4\\)'): TrackingViewer(fr, ft, boxes=torch.zeros(2, 4))
-    with pytest.raises(ValueError, match='all of one size'): TrackingViewer(fr, ft, boxes=torch.tensor([[4., 3., 2., 2.]] * 2 + [[4., 3., 3., 2.]]))
-    with pytest.raises(ValueError, match='`true_boxes` must be \\(3, 4\\)'): TrackingViewer(fr, ft, true_boxes=torch.zeros(3, 2))
+    with pytest.raises(ValueError, match='all of one size'):
+        TrackingViewer(fr, ft, boxes=torch.tensor([[4., 3., 2., 2.]] * 2 + [[4., 3., 3., 2.]]))
+    with pytest.raises(ValueError, match='`true_boxes` must be \\(3, 4\\)'):
+        TrackingViewer(fr, ft, true_boxes=torch.zeros(3, 2))
     with pytest.raises(ValueError, match='`patch_size` must be an int'): TrackingViewer(fr, ft, patch_size=0)
 
 
@@ -289,9 +320,9 @@ def test_frame_jaccard_matches_metrics_and_handles_void():
     J = frame_jaccard(pred, gt)
     ids = [k for k in gt.unique().tolist() if 0 < k < 255]
     want = torch.stack([jaccard(pred == k, gt == k, gt == 255) for k in ids]).mean(0)
-    torch.testing.assert_close(J, want)
-    torch.testing.assert_close(frame_jaccard(gt, gt), torch.ones(5, dtype=torch.float64))
-    torch.testing.assert_close(frame_jaccard(pred, torch.zeros_like(gt)), torch.ones(5, dtype=torch.float64))
+    assert_near(J, want)
+    assert_near(frame_jaccard(gt, gt), torch.ones(5, dtype=torch.float64))
+    assert_near(frame_jaccard(pred, torch.zeros_like(gt)), torch.ones(5, dtype=torch.float64))
     with pytest.raises(ValueError, match='same shape'): frame_jaccard(pred[:3], gt)
 
 
@@ -300,8 +331,8 @@ def test_player_steps_caches_and_scores():
     pred = sv.masks.roll(2, dims=-1)
     p = PropagationPlayer(sv.frames, pred, sv.masks, display_size=48, title='synthetic')
     assert p.n_frames == 6 and len(p.j) == 6 and p.frames_disp.shape[-2:] == (48, 64)
-    assert p.j == pytest.approx(frame_jaccard(pred, sv.masks).tolist(), abs=1e-4)
-    assert p.j_mean == pytest.approx(float(frame_jaccard(pred, sv.masks).mean()))
+    assert_near(p.j, frame_jaccard(pred, sv.masks).tolist(), scale=1)   # J is rounded to 4 decimals for the browser
+    assert_near(p.j_mean, float(frame_jaccard(pred, sv.masks).mean()))
     seen = {}
     for t in range(6):
         p.set_state({'frame': t})
@@ -314,8 +345,10 @@ def test_player_steps_caches_and_scores():
     assert nogt.j == [] and nogt.gt_src == '' and nogt.j_mean is None
     nogt.render_static()
     with pytest.raises(ValueError, match=r'`frame` must be in \[0, 5\]'): p.frame = 6
-    with pytest.raises(ValueError, match=r'`masks` must be an integer id tensor \(T, H, W\) = \(6, 96, 128\)'): PropagationPlayer(sv.frames, pred[:2])
-    with pytest.raises(ValueError, match='`gt` must be an integer id tensor'): PropagationPlayer(sv.frames, pred, sv.masks.float())
+    with pytest.raises(ValueError, match=r'`masks` must be an integer id tensor \(T, H, W\) = \(6, 96, 128\)'):
+        PropagationPlayer(sv.frames, pred[:2])
+    with pytest.raises(ValueError, match='`gt` must be an integer id tensor'):
+        PropagationPlayer(sv.frames, pred, sv.masks.float())
     with pytest.raises(TypeError, match='`frames` must be uint8'): PropagationPlayer(sv.frames.float(), pred)
 
 
@@ -340,7 +373,7 @@ def test_static_renderings_have_titles_and_labels():
 
 @pytest.mark.parametrize('cls', [AffinityExplorer, TrackingViewer, PropagationPlayer])
 def test_javascript_uses_only_synced_traits(cls, tmp_path):
-    esm = cls._esm
+    esm = str(cls._esm)
     assert 'export default' in esm and 'function render' in esm
     names = set(re.findall(r"model\.(?:get|set)\('(\w+)'", esm))
     listened = set(re.findall(r"'(\w+)'", esm.split("on(model, [")[1].split("]")[0]))
@@ -352,3 +385,23 @@ def test_javascript_uses_only_synced_traits(cls, tmp_path):
         (tmp_path/'w.mjs').write_text(esm)
         out = subprocess.run([node, '--check', str(tmp_path/'w.mjs')], capture_output=True, text=True)
         assert out.returncode == 0, out.stderr
+
+
+def test_web_assets_are_package_files():
+    "The browser side lives in contrastcorr/web/: every file is used, parses (Node.js, when present), lines <= 120."
+    files = {p.name for p in WEB_ASSETS.iterdir()}
+    assert files == {'helpers.js', 'explorer.js', 'tracking.js', 'player.js', 'widgets.css'}, files
+    used = {AffinityExplorer: 'explorer.js', TrackingViewer: 'tracking.js', PropagationPlayer: 'player.js'}
+    for cls, name in used.items():
+        assert str(cls._esm) == widget_esm(name) and str(cls._css) == WIDGET_CSS.read_text(encoding='utf-8')
+    for name in files:
+        long = [i + 1 for i,
+                line in enumerate((WEB_ASSETS/name).read_text(encoding='utf-8').splitlines()) if len(line) > 120]
+        assert not long, f"{name}: lines over 120 characters: {long}"
+    node = shutil.which('node')
+    if node:
+        for name in sorted(files - {'widgets.css'}):
+            out = subprocess.run([node, '--input-type=module', '--check'],
+                                 input=(WEB_ASSETS/name).read_text(encoding='utf-8'),
+                                 capture_output=True, text=True)
+            assert out.returncode == 0, f"{name}: {out.stderr}"
