@@ -69,7 +69,7 @@ def check_frames(frames, name: str = 'frames', ndim: int = 4, lab: bool = False,
 
 # %% ../nbs/00a_checks.ipynb #724675c7
 class UsageError(ValueError):
-    "Command-line options that cannot work (or cannot go together): `contrastcorr` says so in one line, exit status 2."
+    "Options that cannot work, or cannot go together: `contrastcorr` says so in one line, with exit status 2."
 
 def _option_type(kind: type, ok, want: str):
     "An argparse `type`: `kind(text)` if `ok` of it, else an error argparse prints as `argument --x: must be …`."

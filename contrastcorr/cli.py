@@ -4,7 +4,17 @@
 
 # %% ../nbs/11_cli.ipynb #3c1553cf
 from __future__ import annotations
-import argparse, errno, json, os, signal, sys, threading, time, traceback, warnings
+
+import argparse
+import errno
+import json
+import os
+import signal
+import sys
+import threading
+import time
+import traceback
+import warnings
 from pathlib import Path
 
 import torch
@@ -28,11 +38,13 @@ def _save(fig, path):
 
 def demo_reconstruction(out: Path, davis_root=None, sequence=None, max_frames=25):
     "Rebuild each frame of a DAVIS sequence from its predecessor with raw Lab patches; write a figure, return errors."
-    import matplotlib; matplotlib.use('Agg')
+    import matplotlib
+    matplotlib.use('Agg')
     import matplotlib.pyplot as plt
     import torch.nn.functional as F
-    from contrastcorr.data import DavisDataset, sample_davis_root, rgb_to_lab, lab_to_rgb
+
     from contrastcorr.affinity import reconstruct_next
+    from contrastcorr.data import DavisDataset, lab_to_rgb, rgb_to_lab, sample_davis_root
     davis = DavisDataset(davis_root or sample_davis_root())
     seq = sequence or davis.sequences[0]
     lab = rgb_to_lab(davis.frames(seq, max_frames=max_frames).float() / 255)     # (T, 3, H, W)
@@ -65,8 +77,8 @@ def demo_encoder(out: Path, quick: bool, steps=None, device='cpu'):
 
 def demo_segment(out: Path, encoders: dict, davis_root, sequences=None, max_frames=None, device='cpu'):
     "Propagate with each encoder ({name: spec}), score with J&F; returns {name: evaluate_davis result}."
-    from contrastcorr.propagation import propagate_davis
     from contrastcorr.metrics import evaluate_davis
+    from contrastcorr.propagation import propagate_davis
     scores = {}
     for name, spec in encoders.items():
         pred = out / 'predictions' / name
@@ -81,9 +93,11 @@ def demo_segment(out: Path, encoders: dict, davis_root, sequences=None, max_fram
 # %% ../nbs/11_cli.ipynb #0493b88f
 def demo_figure(out: Path, scores: dict, davis_root, trained='trained'):
     "Strip of propagated masks (trained encoder) on the first sequence, and J per frame for every encoder."
-    import matplotlib; matplotlib.use('Agg')
+    import matplotlib
+    matplotlib.use('Agg')
     import matplotlib.pyplot as plt
-    from contrastcorr.data import DavisDataset, read_mask, overlay_mask
+
+    from contrastcorr.data import DavisDataset, overlay_mask, read_mask
     seq = next(iter(scores[trained]['per_sequence']))
     frames, pred = DavisDataset(davis_root).frames(seq), out / 'predictions' / trained / seq
     names = sorted(p.stem for p in pred.glob('*.png'))

@@ -91,11 +91,12 @@ def _decode(path: Path, size, stride: int):
 
 # %% ../nbs/00_data.ipynb #b451f2c6
 class VideoFrames:
-    "The frames of a video file, a frame folder or one image as a sequence of uint8 (3, H, W), each read when asked for."
+    "A video file, a frame folder or one image as a sequence of uint8 frames (3, H, W), each read when asked for."
     def __init__(self, path, size=None, max_frames: int | None = None, stride: int = 1):
         self.path, self.size, self.stride = Path(path), size, stride
         if not isinstance(stride, int) or stride < 1: raise ValueError(f"stride must be an int >= 1, got {stride!r}")
-        if max_frames is not None and max_frames < 1: raise ValueError(f"max_frames must be >= 1 or None, got {max_frames!r}")
+        if max_frames is not None and max_frames < 1:
+            raise ValueError(f"max_frames must be >= 1 or None, got {max_frames!r}")
         if not self.path.exists(): raise FileNotFoundError(f"no such video file or frame folder: {self.path}")
         self.files = None                                          # image paths, or None for a video file
         if self.path.is_dir():
@@ -118,7 +119,8 @@ class VideoFrames:
         if not -self._n <= t < self._n: raise IndexError(f"frame {t} of a {self._n}-frame video")
         t %= self._n
         if self.files is not None: return _read_image(self.files[t], self.size)
-        if t < self._next - 1 or self._decoder is None: self._decoder, self._next = _decode(self.path, self.size, self.stride), 0
+        if t < self._next - 1 or self._decoder is None:                  # start (again) from the first frame
+            self._decoder, self._next = _decode(self.path, self.size, self.stride), 0
         while self._next <= t:
             self._last = next(self._decoder, None)
             if self._last is None: raise ValueError(f"video {self.path} ended after {self._next} of {self._n} frames")

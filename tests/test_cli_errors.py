@@ -3,7 +3,11 @@ exit status says which kind (2 usage, 1 runtime, 130/143 signals), and nothing i
 
 Most cases call `contrastcorr.cli.main` in this process; the ones about exit statuses of signals and file-size
 limits run the command in a child process."""
-import os, signal, subprocess, sys, time
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -241,10 +245,12 @@ def test_evaluate_void_only_ground_truth_warns(files, capsys, tmp_path):
     root = davis_copy(files, tmp_path)
     for p in (root / 'Annotations/480p/seq').glob('*.png'): write_mask(p, (np.array(Image.open(p)) > 0) * 255)
     pred = tmp_path / 'pred' / 'seq'
-    for t in range(4): write_mask(pred / f'{t:05d}.png', (np.array(Image.open(root / f'Annotations/480p/seq/{t:05d}.png')) > 0))
+    for t in range(4):
+        write_mask(pred / f'{t:05d}.png', np.array(Image.open(root / f'Annotations/480p/seq/{t:05d}.png')) > 0)
     status, err = run(capsys, 'evaluate', '--davis-root', root, '--predictions', tmp_path / 'pred', '--binarize')
     assert status == 0
-    assert err.count('\n') == 1 and err.startswith('contrastcorr evaluate: warning: ') and '00000.png holds no object' in err
+    assert err.count('\n') == 1 and err.startswith('contrastcorr evaluate: warning: ')
+    assert '00000.png holds no object' in err
 
 
 # ---------------------------------------------------------------- the error path itself

@@ -9,7 +9,14 @@ child process and reports the child's peak resident memory (ru_maxrss), its CPU 
 Usage (from the repository root):
     OMP_NUM_THREADS=2 .venv/bin/python tools/bench_cli_memory.py [--frames 1000] [--workdir DIR]
 """
-import argparse, json, os, resource, subprocess, sys, tempfile, time
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
