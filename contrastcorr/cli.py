@@ -159,9 +159,9 @@ def _report(args, davis_root, rec, ckpt, summary, scores, t_train, t_total) -> l
 def demo_cli(args):
     "Run the demo and write `results.md` and `results.json` in `args.out`."
     from contrastcorr.data import sample_davis_root
-    from contrastcorr.propagation import default_device
+    from contrastcorr.devices import pick_device
     out = Path(args.out); out.mkdir(parents=True, exist_ok=True)
-    device = args.device or default_device()
+    device = args.device or str(pick_device())
     davis_root = Path(args.davis_root or sample_davis_root())
     t0 = time.time()
     rec = demo_reconstruction(out, davis_root, (args.sequences or [None])[0], args.max_frames or 25)

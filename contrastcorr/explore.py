@@ -25,8 +25,8 @@ from contrastcorr.data import (
     synthetic_pair_with_shift,
     unit_lab,
 )
+from .encoder import encoder_from
 from .metrics import jaccard
-from .propagation import encoder_from
 from .tracking import context_features, crop, soft_argmax, track_patch
 from .transforms import inter_transform
 

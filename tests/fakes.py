@@ -1,7 +1,11 @@
 """Stand-ins for the outside world, for tests and the download notebook: a DAVIS-shaped zip and a local HTTP server
 that honours Range requests (so resuming can be tested) and can cut a download short or ignore ranges."""
 from __future__ import annotations
-import contextlib, io, threading, zipfile
+
+import contextlib
+import io
+import threading
+import zipfile
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np

@@ -4,10 +4,10 @@ import threading
 import zipfile
 
 import pytest
+from fakes import fake_davis_zip, serve
 
 from contrastcorr.data import DavisDataset
 from contrastcorr.download import DAVIS_VAL, download, fetch_davis, has_davis, verify_davis_zip
-from fakes import fake_davis_zip, serve
 
 BODY = fake_davis_zip()
 

@@ -5,14 +5,30 @@ from pathlib import Path
 
 import pytest
 import torch
-import torch.nn.functional as F
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from contrastcorr.affinity import assert_near
 from contrastcorr.checks import check_frames
 from contrastcorr.data import DavisDataset, asset_path, sample_davis_root
-from contrastcorr.encoder import (OFFICIAL_IGNORED, BasicBlock, ColourAE, Encoder, channel_dropout,
-                                  fake_official_checkpoint, lab_targets, load_official, n_params, official_layout,
-                                  pca_rgb, random_lab_crops, train_colour_ae)
+from contrastcorr.encoder import (
+    OFFICIAL_IGNORED,
+    BasicBlock,
+    ColourAE,
+    Encoder,
+    LabCells,
+    OfficialInput,
+    channel_dropout,
+    encoder_from,
+    fake_official_checkpoint,
+    lab_targets,
+    load_official,
+    n_params,
+    official_layout,
+    pca_rgb,
+    random_lab_crops,
+    train_colour_ae,
+)
 
 SHARED = Path(__file__).resolve().parents[1].parent/'shared'/'data'
 
@@ -70,7 +86,7 @@ def test_block_is_a_residual():
     blk = BasicBlock(4, 4).eval()
     torch.nn.init.zeros_(blk.bn2.weight)
     x = torch.randn(2, 4, 8, 8)
-    assert torch.allclose(blk(x), x.relu())
+    assert_near(blk(x), x.relu())
 
 
 @pytest.mark.parametrize('x,match', [
@@ -189,6 +205,41 @@ def test_load_official_not_strict():
         load_official(Encoder(), sd, strict=False)  # a perfect fit warns about nothing
 
 
+# ---------------------------------------------------------------- encoders by name, encoder files
+
+def test_encoder_specs(tmp_path):
+    lab = encoder_from('lab')
+    assert isinstance(lab, LabCells) and lab(torch.zeros(1, 3, 16, 24)).shape == (1, 12, 2, 3)
+    r1, r2 = encoder_from('random'), encoder_from('random:16:2')
+    assert (r1.width, r1.depth, r2.width, r2.depth) == (64, 4, 16, 2) and not r2.training
+    assert torch.equal(r2.conv1.weight, encoder_from('random:16:2').conv1.weight)          # seeded
+    state = torch.random.get_rng_state()
+    encoder_from('random:16:2')
+    assert torch.equal(state, torch.random.get_rng_state())                                # caller's RNG untouched
+    for bad in ('random:x', 'random:16:9'):
+        with pytest.raises(ValueError): encoder_from(bad)
+    with pytest.raises(TypeError, match='nn.Module'): encoder_from(3)
+
+
+def test_checkpoints(tmp_path):
+    enc = Encoder(width=16, depth=3).eval()
+    torch.save({'config': {'width': 16, 'depth': 3}, 'encoder': enc.state_dict(), 'epoch': 3}, tmp_path / 'ours.pt')
+    x = torch.randn(1, 3, 32, 40)
+    assert_near(encoder_from(tmp_path / 'ours.pt')(x), enc(x))
+    for dp in (False, True):
+        torch.save(fake_official_checkpoint(seed=1, data_parallel=dp), tmp_path / 'official.pth.tar')
+        off = encoder_from(tmp_path / 'official.pth.tar')
+        assert isinstance(off, OfficialInput) and off(x).shape == (1, 512, 4, 5)
+    torch.save({'config': {'width': 8}, 'encoder': enc.state_dict()}, tmp_path / 'wrong.pt')
+    with pytest.raises(ValueError, match='does not fit Encoder'): encoder_from(tmp_path / 'wrong.pt')
+    torch.save({'model': {}}, tmp_path / 'other.pt')
+    with pytest.raises(ValueError, match=r"neither ours.*'model'"): encoder_from(tmp_path / 'other.pt')
+    (tmp_path / 'junk.pt').write_bytes(b'\x00garbage')
+    with pytest.raises(ValueError, match='cannot read encoder checkpoint .*junk.pt'): encoder_from(tmp_path / 'junk.pt')
+    with pytest.raises(FileNotFoundError, match='missing.pt'): encoder_from(tmp_path / 'missing.pt')
+
+
+
 # ---------------------------------------------------------------- channel dropout
 def test_channel_dropout_distribution():
     g = torch.Generator().manual_seed(0)
@@ -198,7 +249,7 @@ def test_channel_dropout_distribution():
         _, _, d = channel_dropout(x, x, generator=g, return_channels=True)
         ks[len(d)] += 1
         pairs[d] = pairs.get(d, 0) + 1
-    assert torch.allclose(ks / 6000, torch.tensor([0.3, 0.35, 0.35]), atol=0.025)
+    assert ((ks / 6000 - torch.tensor([0.3, 0.35, 0.35])).abs() < 0.025).all()   # sampling noise: 4σ ≈ 0.025
     assert set(pairs) == {(), (0,), (1,), (2,), (0, 1), (0, 2), (1, 2)}
     for d in [(0,), (1,), (2,), (0, 1), (0, 2), (1, 2)]: assert abs(pairs[d] / 6000 - 0.35 / 3) < 0.02
 
@@ -213,7 +264,7 @@ def test_channel_dropout_properties(seed, p, lead):
     for x, y in ((x_r, y_r), (x_t, y_t)):
         for c in range(3):
             if c in d: assert (y[..., c, :, :] == 0).all()
-            else: assert torch.allclose(y[..., c, :, :], x[..., c, :, :] * 3 / (3 - len(d)))
+            else: assert_near(y[..., c, :, :], x[..., c, :, :] * 3 / (3 - len(d)))
     assert all(torch.equal(a, b) for a, b in zip(channel_dropout(x_r, x_t, generator=g2, p_keep_all=p), (y_r, y_t)))  # reproducible
 
 
@@ -237,7 +288,7 @@ def test_channel_dropout_extremes_and_inputs():
 def test_lab_targets_block_means(D, h, w, s):
     x = torch.randn(2, D, h * s, w * s)
     ref = x.reshape(2, D, h, s, w, s).mean((3, 5))
-    assert torch.allclose(lab_targets(x, stride=s), ref, atol=1e-6)
+    assert_near(lab_targets(x, stride=s), ref)
 
 
 def test_lab_targets_errors():
@@ -291,4 +342,5 @@ def test_pca_rgb():
     feats[0, :, :2] = 1.0  # two regions → the first component separates them
     img = pca_rgb(feats)
     assert img.shape == (3, 5, 3) and img.min() >= 0 and img.max() <= 1
-    assert torch.allclose(img[:, :2, 0], img[0, 0, 0].expand(3, 2)) and (img[:, :2, 0] != img[:, 2:, 0].mean()).all()
+    assert_near(img[:, :2, 0], img[0, 0, 0].expand(3, 2))
+    assert (img[:, :2, 0] != img[:, 2:, 0].mean()).all()

@@ -10,8 +10,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 # an absolute path under a folder where machines keep checkouts, scratch and homes (not part of a URL or a relative
 # path); Windows drives too. Illustrative paths in examples (`--data /data/TrackingNet`) are allowed.
-ABSOLUTE = re.compile(r"(?<![\w/:.~-])/(?:work|tmp|home|root|Users|mnt|var|opt|private|srv|scratch|Volumes|media)/[\w.-]+"
-                      r"|\b[A-Z]:\\\\?[A-Za-z]")
+ABSOLUTE = re.compile(r"(?<![\w/:.~-])/(?:work|tmp|home|root|Users|mnt|var|opt|private|srv|scratch|Volumes|media)"
+                      r"/[\w.-]+|\b[A-Z]:\\\\?[A-Za-z]")
 INTERNAL = re.compile(r"\.\./shared|\bDESIGN(?:\.md| ?§)|\bissue (?:asks|says|wants|requires|#?\d+)", re.I)
 REPO_FILE = re.compile(r"`((?:nbs|data|tools|tests|contrastcorr)/[\w./-]+)`")
 MD_LINK = re.compile(r"\]\((?!https?:|mailto:|#)([^)\s#]+)")
@@ -41,7 +41,7 @@ def test_no_internal_references(): assert not _hits(INTERNAL), '\n'.join(_hits(I
 def _missing(path: Path, where: str, text: str):
     for m in REPO_FILE.finditer(text):
         name = m.group(1).rstrip('.')
-        if any(ch in name for ch in '*{<') or name.startswith('contrastcorr/assets'): continue   # patterns; installed data
+        if any(ch in name for ch in '*{<') or name.startswith('contrastcorr/assets'): continue   # patterns; installed
         if not (ROOT/name).exists(): yield name
     if path.suffix == '.md' or where.endswith('(markdown)'):   # links are markdown's; code has `](` for other reasons
         for m in MD_LINK.finditer(text):

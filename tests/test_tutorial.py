@@ -1,6 +1,7 @@
 """The 30-minute tutorial beyond executing it (nbdev_test does that): its hidden solutions are the code CI runs,
 every exercise has a runnable TODO cell, and the training command it prints works end to end."""
-import re, shlex
+import re
+import shlex
 from dataclasses import replace
 from pathlib import Path
 
@@ -74,7 +75,7 @@ def test_tutorial_command_trains_and_segments(cells, tmp_path, monkeypatch):
 def test_shipped_tutorial_checkpoint_is_an_encoder():
     "The checkpoint §4 uses: encoder-only, loadable by `encoder_from`, stride-8 features."
     from contrastcorr.data import asset_path
-    from contrastcorr.propagation import encoder_from
+    from contrastcorr.encoder import encoder_from
     path = asset_path('tutorial_checkpoint.pt')
     ck = torch.load(path, map_location='cpu', weights_only=True)
     assert set(ck) == {'config', 'encoder'}

@@ -126,6 +126,7 @@ def main(argv=None):
     a = p.parse_args(argv)
     os.environ.setdefault('OMP_NUM_THREADS', '1')
     from contrastcorr.model import ModelConfig
+    from contrastcorr.train import TrainConfig
     root, data = davis_subset(a.davis, SEQUENCES, a.frames)
     common = dict(davis=a.davis, sequences=SEQUENCES, frames=a.frames)
     variants = {k: VARIANTS[k] for k in (a.variants or VARIANTS)}
@@ -139,12 +140,12 @@ def main(argv=None):
         runs = list(ex.map(run_one, jobs))
         baselines = [f.result() for f in fb]
     wall = time.perf_counter() - t0
-    mc = ModelConfig.tutorial()
+    mc, tc = ModelConfig.tutorial(), TrainConfig.tutorial()
     out = dict(
         command='OMP_NUM_THREADS=1 .venv/bin/python tools/ablation.py ' + ' '.join(shlex.quote(x) for x in (argv if argv is not None else sys.argv[1:])),
         question='Which loss terms matter for DAVIS label propagation when the tutorial model is trained briefly on a CPU?',
-        model=dict(preset='tutorial', width=mc.width, depth=mc.depth, tau=mc.tau, target=mc.target, ref_crop=mc.ref_crop,
-                   target_size=mc.target_size),
+        model=dict(preset='tutorial', width=mc.width, depth=mc.depth, tau=mc.tau, target=mc.target, ref_crop=tc.ref_size,
+                   target_size=tc.target_size),
         train=dict(steps=a.steps, batch_size=4, lr=1e-3, warmup_steps=0,
                    data=['synthetic (64 clips)', 'data/videos/bikes_short.mp4'],
                    note='main stage only: the warm-up stage can run no paper term but L_intra, so "−intra" would have nothing to do in it'),

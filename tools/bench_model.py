@@ -34,7 +34,8 @@ CASES = {
 CHILD = r"""
 import json, resource, sys, time, torch
 from contrastcorr.encoder import ColourAE
-from contrastcorr.model import ContrastCorr, ModelConfig, synthetic_pairs
+from contrastcorr.model import ContrastCorr, ModelConfig
+from contrastcorr.pairs import synthetic_pairs
 case, device, steps, overrides, amp = json.loads(sys.argv[1])
 dev = torch.device(device)
 cfg = getattr(ModelConfig, case['preset'])(**overrides)

@@ -52,9 +52,9 @@ def run_one(name, seq_dir, n_frames):
     from dataclasses import replace
     from contrastcorr.affinity import propagate_labels_dense
     from contrastcorr.data import read_frames, read_mask
-    from contrastcorr.encoder import Encoder
-    from contrastcorr.propagation import (PRESETS, encoder_from, frames_to_input, mask_to_labels, object_ids,
-                                          propagate_iter, propagate_step, working_size)
+    from contrastcorr.encoder import Encoder, encoder_from
+    from contrastcorr.propagation import (PRESETS, frames_to_input, mask_to_labels, object_ids, propagate_iter,
+                                          propagate_step, working_size)
     torch.set_grad_enabled(False)
     proto = 'contrastcorr' if 'contrastcorr' in name else 'crw'
     cfg = replace(PRESETS[proto], dtype='float32') if name.endswith('fp32') else PRESETS[proto]
