@@ -5,6 +5,7 @@ Most cases call `contrastcorr.cli.main` in this process; the ones about exit sta
 limits run the command in a child process."""
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -319,3 +320,111 @@ def test_signal_exit_status(long_clip, tmp_path, sig):
     assert p.returncode == 128 + sig
     assert err == f'contrastcorr propagate: stopped by {sig.name}\n'
     assert len(list((out / 'masks').iterdir())) >= 3 and not list(out.glob('.overlay.gif.*.tmp'))
+
+
+# ---------------------------------------------------------------- training: options, data, run folders, resume
+TINY = ['--data', 'synthetic:4', '--batch-size', '2', '--no-progress', '--device', 'cpu', '--log-every', '1',
+        '--set', 'model.width=8', 'ref_size=32', 'target_size=64']
+TRAIN_USAGE = {
+    'zero log-every': (['--log-every', '0'], '--log-every'),
+    'zero ckpt-every': (['--ckpt-every', '0'], '--ckpt-every'),
+    'zero batch size': (['--batch-size', '0'], '--batch-size'),
+    'negative steps': (['--steps', '-5'], '--steps'),
+    'negative workers': (['--workers', '-1'], '--workers'),
+    'negative seed': (['--seed', '-1'], '--seed'),
+    'a learning rate that is not a number': (['--set', 'lr=abc'], 'lr='),
+    'a negative learning rate': (['--set', 'lr=-1'], 'lr=-1'),
+    'unknown --set field': (['--set', 'nosuch=1'], "unknown field 'nosuch'"),
+    '--set without =': (['--set', 'lr'], 'KEY=VALUE'),
+}
+
+
+@pytest.mark.parametrize('kind', TRAIN_USAGE)
+def test_train_usage_errors(kind, capsys, tmp_path):
+    extra, fragment = TRAIN_USAGE[kind]
+    status, err = run(capsys, 'train', *TINY, '--out', tmp_path / 'run', *extra)
+    assert status == 2
+    one_line(err, 'train', fragment)
+    assert not (tmp_path / 'run').exists()                                       # no run folder for a bad option
+
+
+def test_train_data_errors(capsys, tmp_path):
+    (tmp_path / 'notes.txt').write_text('not a video')
+    cases = ((tmp_path / 'none', 'data path does not exist'), (tmp_path / 'notes.txt', 'not a video file'))
+    for data, fragment in cases:
+        status, err = run(capsys, 'train', *TINY, '--data', data, '--out', tmp_path / 'run')
+        assert status == 1
+        one_line(err, 'train', fragment)
+        assert not (tmp_path / 'run').exists()
+
+
+@pytest.fixture(scope='module')
+def trained(tmp_path_factory):
+    "A finished 2-step tiny run (checkpoint.pt, encoder.pt, log) to resume and lock."
+    out = tmp_path_factory.mktemp('runs') / 'run'
+    assert main([str(a) for a in (*['train', *TINY], '--steps', '2', '--out', out)]) == 0
+    return out
+
+
+def copy_run(run_dir: Path, dest: Path) -> Path:
+    dest.mkdir()
+    for p in run_dir.iterdir(): (dest / p.name).write_bytes(p.read_bytes())
+    return dest
+
+
+def test_train_refuses_existing_run(trained, capsys):
+    before = snapshot(trained)
+    status, err = run(capsys, 'train', *TINY, '--out', trained)
+    assert status == 1
+    one_line(err, 'train', 'already holds a checkpoint', '--resume')
+    assert snapshot(trained) == before
+
+
+def test_resume_must_be_exact(trained, capsys, tmp_path):
+    out = copy_run(trained, tmp_path / 'run')
+    before = snapshot(out)
+    status, err = run(capsys, 'train', *TINY, '--out', out, '--resume', '--batch-size', '4', '--set', 'lr=0.01')
+    assert status == 2
+    one_line(err, 'train', 'batch_size 2 → 4', 'lr 0.001 → 0.01', '--allow-changes')
+    status, err = run(capsys, 'train', *[a if a != 'synthetic:4' else 'synthetic:5' for a in TINY], '--out', out,
+                      '--resume')
+    assert status == 2
+    one_line(err, 'train', 'data', '4 video(s)', '5', '--allow-changes')
+    assert snapshot(out) == before
+
+
+def test_resume_bad_checkpoints(trained, capsys, tmp_path):
+    out = copy_run(trained, tmp_path / 'run')
+    data = (out / 'checkpoint.pt').read_bytes()
+    (out / 'checkpoint.pt').write_bytes(data[:len(data) // 2])
+    status, err = run(capsys, 'train', *TINY, '--out', out, '--resume')
+    assert status == 1
+    one_line(err, 'train', 'checkpoint.pt: truncated')
+    ck = torch.load(trained / 'checkpoint.pt', weights_only=True)
+    next(iter(ck['model'].values())).fill_(float('nan'))
+    torch.save(ck, out / 'checkpoint.pt')
+    status, err = run(capsys, 'train', *TINY, '--out', out, '--resume')
+    assert status == 1
+    one_line(err, 'train', 'checkpoint.pt holds NaN or infinite values')
+    status, err = run(capsys, 'train', *TINY, '--out', tmp_path / 'none', '--resume')
+    assert status == 1
+    one_line(err, 'train', 'cannot resume: no checkpoint')
+
+
+def test_run_folder_lock(trained, capsys, tmp_path):
+    "A folder another training holds is refused; a lock whose process is gone is replaced, and the run goes on."
+    out = copy_run(trained, tmp_path / 'run')
+    holder = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'])
+    try:
+        (out / '.lock').write_text(f'{holder.pid} {socket.gethostname()}\n')
+        before = snapshot(out)
+        status, err = run(capsys, 'train', *TINY, '--out', out, '--resume', '--steps', '3', '--allow-changes')
+        assert status == 1
+        one_line(err, 'train', 'is in use by another training', str(holder.pid))
+        assert snapshot(out) == before
+    finally: holder.kill(); holder.wait()
+    (out / '.checkpoint.pt.abc.tmp').write_bytes(b'left by a killed run')
+    status, err = run(capsys, 'train', *TINY, '--out', out, '--resume', '--steps', '3', '--allow-changes')
+    assert status == 0, err
+    assert not (out / '.lock').exists() and not list(out.glob('.*.tmp'))
+    assert torch.load(out / 'checkpoint.pt', weights_only=True)['step'] == 3
