@@ -137,16 +137,18 @@ def nonfinite_tensors(obj, prefix: str = '') -> list[str]:
     return [name for k, v in items for name in nonfinite_tensors(v, f'{prefix}.{k}' if prefix else str(k))]
 
 def read_checkpoint(path, what: str = 'checkpoint') -> Mapping:
-    "The dict `torch.save` wrote to `path`, read as tensors only; every way the file can be wrong is one line naming it."
-    import pickle, zipfile
+    "The dict `torch.save` wrote to `path`, read as tensors only; each way the file can be wrong: one line naming it."
+    import pickle
+    import zipfile
     path = Path(path)
     if not path.is_file(): raise FileNotFoundError(f"{what} not found: {path}")
     try: ck = torch.load(path, map_location='cpu', weights_only=True)
     except pickle.UnpicklingError as e:
         if zipfile.is_zipfile(path):                                 # a real torch file, with objects we will not run
-            raise ValueError(f"cannot read {what} {path}: it holds Python objects besides tensors, and contrastcorr reads "
-                             "tensor files only (weights_only=True): re-save its state dicts with torch.save") from e
-        raise ValueError(f"cannot read {what} {path}: not a PyTorch checkpoint (a file written by torch.save)") from e
+            raise ValueError(f"cannot read {what} {path}: it holds Python objects besides tensors, and contrastcorr "
+                             "reads tensor files only (weights_only=True): re-save its state dicts with torch.save"
+                             ) from e
+        raise ValueError(f"cannot read {what} {path}: not a PyTorch checkpoint (a file torch.save writes)") from e
     except (RuntimeError, EOFError, OSError, ValueError) as e:
         raise ValueError(f"cannot read {what} {path}: truncated or not a PyTorch checkpoint (copy or download it "
                          "again)") from e
@@ -154,8 +156,8 @@ def read_checkpoint(path, what: str = 'checkpoint') -> Mapping:
     bad = nonfinite_tensors(ck)
     if bad:
         more = f' and {len(bad) - 3} more' if len(bad) > 3 else ''
-        raise ValueError(f"{what} {path} holds NaN or infinite values in {', '.join(bad[:3])}{more}: the run that wrote "
-                         "it diverged; use an earlier checkpoint")
+        raise ValueError(f"{what} {path} holds NaN or infinite values in {', '.join(bad[:3])}{more}: the run that "
+                         "wrote it diverged; use an earlier checkpoint")
     return ck
 
 # %% ../nbs/02_encoder.ipynb #89237f37
