@@ -21,6 +21,7 @@ import torch
 
 import contrastcorr
 from .checks import UsageError, int_option
+from .download import add_data_args, data_cli
 from .metrics import add_evaluate_args, evaluate_cli
 from .propagation import add_propagate_args, propagate_cli
 from .train import add_train_args, train_cli
@@ -184,6 +185,7 @@ SUBCOMMANDS = {   # name: (add its options to a parser, run it on the parsed opt
     'train': (add_train_args, train_cli, 'train an encoder self-supervised on unlabelled video'),
     'propagate': (add_propagate_args, propagate_cli, 'segment DAVIS or your own video from first-frame masks'),
     'evaluate': (add_evaluate_args, evaluate_cli, 'score DAVIS-format predictions: J&F, J, F'),
+    'data': (add_data_args, data_cli, 'download a data set: DAVIS-2017 (the only command that downloads)'),
 }
 
 # %% ../nbs/11_cli.ipynb #9c3b87db

@@ -69,3 +69,13 @@ def test_two_fetches_one_download(tmp_path):
 def test_keep_archive(tmp_path):
     with serve(BODY) as (srv, url): fetch_davis(tmp_path/'D', url=url, progress=False, keep_archive=True)
     assert (tmp_path/'D'/'.download'/'DAVIS-2017-trainval-480p.zip').read_bytes() == BODY
+
+def test_cli(tmp_path, capsys):
+    from contrastcorr.cli import main
+    with serve(BODY) as (srv, url):
+        assert main(['data', 'davis', '--root', str(tmp_path/'D'), '--url', url, '--no-progress']) == 0
+    assert has_davis(tmp_path/'D')
+    capsys.readouterr()
+    assert main(['data', 'davis', '--root', str(tmp_path/'E'), '--url', 'http://127.0.0.1:9/x.zip', '--no-progress']) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith('contrastcorr data: error: cannot reach http://127.0.0.1:9/x.zip')
