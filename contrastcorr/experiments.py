@@ -25,13 +25,13 @@ ABLATION_VARIANTS = {
 
 # %% ../nbs/12_experiments.ipynb #be679de6
 def scaling_axes(base_steps: int) -> dict:
-    "axis → {label: settings}; settings may set `steps`, `model` (ModelConfig overrides) and `data` (see `study_data`)."
+    "axis → {label: settings}: `steps`, `model` (ModelConfig overrides), `train` (TrainConfig fields), `data` (`study_data`)."
     s = base_steps
     return {
         'steps': {f'{n} steps': dict(steps=n) for n in (s // 4, s // 2, s, 2 * s)},
         'width': {f'width {w}': dict(model=dict(width=w)) for w in (16, 32, 64)},
         'depth': {f'depth {d}': dict(model=dict(depth=d)) for d in (2, 3, 4)},
-        'crop': {f'{r}/{2 * r} px': dict(model=dict(ref_crop=r, target_size=2 * r)) for r in (48, 64, 96)},
+        'crop': {f'{r}/{2 * r} px': dict(train=dict(ref_size=r, target_size=2 * r)) for r in (48, 64, 96)},
         'data': {d: dict(data=d) for d in ('synthetic', 'real', 'both')},
     }
 

@@ -15,8 +15,8 @@ import argparse, json, os, subprocess, sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-# model overrides of TrainConfig.tutorial; the workshop preset runs the tutorial's step (on real clips), so one row covers both
-PRESETS = {'tutorial/workshop': {}, 'crops 96/192': dict(ref_crop=96, target_size=192)}
+# TrainConfig.tutorial overrides; the workshop preset runs the tutorial's step (on real clips), so one row covers both
+PRESETS = {'tutorial/workshop': {}, 'crops 96/192': dict(ref_size=96, target_size=192)}
 CASES = [  # (amp, threads, workers, ATEN_CPU_CAPABILITY or None)
     ('none', 1, 0, None), ('auto', 1, 0, None), ('auto', 1, 1, None), ('none', 2, 0, None), ('auto', 2, 0, None),
     ('none', 1, 0, 'avx2'),
@@ -25,15 +25,16 @@ CASES = [  # (amp, threads, workers, ATEN_CPU_CAPABILITY or None)
 CHILD = r"""
 import json, resource, sys, time, torch
 from contrastcorr.data import asset_path
-from contrastcorr.train import (TrainConfig, PairDataset, amp_dtype, build_model, make_sources, model_config,
-                                pair_loader, seed_everything, train_step)
+from contrastcorr.devices import amp_dtype
+from contrastcorr.pairs import PairDataset, make_sources, pair_loader
+from contrastcorr.train import TrainConfig, build_model, model_config, seed_everything, train_step
 overrides, amp, workers, steps = json.loads(sys.argv[1])
-cfg = TrainConfig.tutorial(model_overrides=overrides, amp=amp, num_workers=workers)
+cfg = TrainConfig.tutorial(**overrides, amp=amp, num_workers=workers)
 mc = model_config(cfg)
 torch.set_flush_denormal(mc.flush_denormal)
-videos = make_sources(['synthetic', asset_path('videos', 'bikes_short.mp4'), asset_path('videos', 'real')], max_side=mc.target_size)
+videos = make_sources(['synthetic', asset_path('videos', 'bikes_short.mp4'), asset_path('videos', 'real')], max_side=cfg.target_size)
 for v in videos: v.frame(0)                                # decode every clip before timing (train() does it on first use)
-ds = PairDataset(videos, mc.ref_crop, mc.target_size, cfg.max_gap, cfg.scale, cfg.max_rotation, cfg.flip, cfg.seed)
+ds = PairDataset(videos, cfg.ref_size, cfg.target_size, cfg.max_gap, cfg.scale, cfg.max_rotation, cfg.flip, cfg.seed)
 seed_everything(0)
 dev = torch.device('cpu')
 net = build_model(mc).to(dev).train()

@@ -28,10 +28,10 @@ def run_one(job: dict) -> dict:
     from contrastcorr.experiments import davis_subset, study_data, train_and_evaluate
     from contrastcorr.train import TrainConfig
     if _DATA is None: _DATA = davis_subset(job['davis'], n_frames=job['frames'])
-    cfg = TrainConfig.tutorial(steps=job['steps'], seed=job['seed'], device='cpu', ckpt_every=10**9, log_every=10,
-                               model_overrides=job['model'])
+    cfg = TrainConfig.tutorial(**job['train'], steps=job['steps'], seed=job['seed'], device='cpu', ckpt_every=10**9,
+                               log_every=10, model_overrides=job['model'])
     r = train_and_evaluate(cfg, study_data(job['data'], job['real']), d / 'run', _DATA)
-    res = dict(seed=job['seed'], model=job['model'], data=job['data'], **r)
+    res = dict(seed=job['seed'], model=job['model'], train=job['train'], data=job['data'], **r)
     res_path.write_text(json.dumps(res))
     print(f"{job['axis']:6s} {job['label']:14s} seed {job['seed']}: J&F {res['JF']:.3f}; train {r['train_cpu_s']:.0f} CPU s",
           flush=True)
@@ -41,15 +41,18 @@ def jobs_for(a) -> tuple[list, list]:
     "Every (axis, setting, seed), and the distinct runs among them (a setting equal to the base is the base run)."
     from contrastcorr.experiments import scaling_axes
     from contrastcorr.model import ModelConfig
-    tut, jobs, distinct = ModelConfig.tutorial(), [], {}
+    from contrastcorr.train import TrainConfig
+    tut, tut_train, jobs, distinct = ModelConfig.tutorial(), TrainConfig.tutorial(), [], {}
     for seed in a.seeds:
         for axis, settings in scaling_axes(a.base_steps).items():
             if a.axes and axis not in a.axes: continue
             for label, st in settings.items():
                 model = {k: v for k, v in st.get('model', {}).items() if getattr(tut, k) != v}
+                train = {k: v for k, v in st.get('train', {}).items() if getattr(tut_train, k) != v}
                 j = dict(davis=a.davis, frames=a.frames, real=a.real, seed=seed, steps=st.get('steps', a.base_steps),
-                         model=model, data=st.get('data', 'both'), axis=axis, label=label)
-                slug = f"s{j['steps']}_{'_'.join(f'{k}{v}' for k, v in model.items()) or 'base'}_{j['data']}_seed{seed}"
+                         model=model, train=train, data=st.get('data', 'both'), axis=axis, label=label)
+                changed = '_'.join(f'{k}{v}' for k, v in {**model, **train}.items()) or 'base'
+                slug = f"s{j['steps']}_{changed}_{j['data']}_seed{seed}"
                 j['dir'] = str(Path(a.work) / slug)
                 jobs.append(j); distinct.setdefault(slug, j)
     return jobs, sorted(distinct.values(), key=lambda j: (j['seed'], j['steps']))
