@@ -97,7 +97,7 @@ class TrainConfig(_TrainFields):
 
     @classmethod
     def workshop(cls, **kw) -> TrainConfig:
-        "The tutorial model and crops for 6,000 steps (4× the tutorial), for real clips: ~8 min of one CPU core (§13)."
+        "The tutorial model and crops for 6,000 steps (4× the tutorial), for real clips: ~8 min of one CPU core (§9)."
         return cls.tutorial(**{**dict(steps=6000, log_every=10, ckpt_every=500), **kw})
 
     @classmethod

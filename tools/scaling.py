@@ -67,6 +67,7 @@ def main(argv=None):
     p.add_argument('--axes', nargs='*', default=None, help='subset of the axes: steps width depth crop data')
     p.add_argument('--work', default='/tmp/contrastcorr_scaling', help='run folders (cache)')
     p.add_argument('--out', default=str(ROOT / 'data' / 'scaling.json'))
+    p.add_argument('--cached-only', action='store_true', help='write the JSON from the finished runs only (train none)')
     a = p.parse_args(argv)
     os.environ.setdefault('OMP_NUM_THREADS', '1')
     if a.davis is None and SHARED_DAVIS.is_dir(): a.davis = str(SHARED_DAVIS.resolve())
@@ -75,10 +76,14 @@ def main(argv=None):
     from contrastcorr.experiments import EVAL_SEQUENCES, EVAL_SIZE, machine, scaling_axes
     jobs, distinct = jobs_for(a)
     t0 = time.perf_counter()
+    if a.cached_only: distinct = [j for j in distinct if (Path(j['dir']) / 'result.json').is_file()]
     done = {j['dir']: run_one(j) for j in distinct}
-    runs = [dict(done[j['dir']], axis=j['axis'], label=j['label'], steps=j['steps']) for j in jobs]
+    runs = [dict(done[j['dir']], axis=j['axis'], label=j['label'], steps=j['steps']) for j in jobs if j['dir'] in done]
+    args = list(sys.argv[1:] if argv is None else argv)
+    for flag, name in (('--real', 'REAL'), ('--work', 'WORK'), ('--davis', 'DAVIS'), ('--out', 'data/scaling.json')):
+        if flag in args: args[args.index(flag) + 1] = name                 # no paths of this machine in the record
     out = dict(
-        command='OMP_NUM_THREADS=1 python tools/scaling.py ' + ' '.join(shlex.quote(x) for x in (sys.argv[1:] if argv is None else argv)),
+        command='OMP_NUM_THREADS=1 python tools/scaling.py ' + ' '.join(shlex.quote(x) for x in args),
         question='How does DAVIS label propagation improve with training time, model size, crop size and real video, at CPU scale?',
         base=dict(preset='tutorial', steps=a.base_steps, batch_size=4, data='both'),
         data={'synthetic': '64 synthetic clips',
