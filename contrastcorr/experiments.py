@@ -4,7 +4,9 @@
 
 # %% ../nbs/12_experiments.ipynb #b4f58896
 from __future__ import annotations
-import os, time
+
+import os
+import time
 from pathlib import Path
 
 import torch
@@ -63,8 +65,8 @@ def davis_subset(root=None, sequences=EVAL_SEQUENCES, n_frames: int = 20, size=E
 
 def evaluate_subset(encoder, data: dict) -> dict:
     "CRW propagation of each sequence's first mask; J, F and J&F per sequence and their means (4 decimals)."
-    from contrastcorr.propagation import propagate_video
     from contrastcorr.metrics import evaluate_sequence
+    from contrastcorr.propagation import propagate_video
     per = {}
     for s, (frames, gt) in data.items():
         pred = propagate_video(frames, gt[0], encoder, 'crw', device='cpu', progress=False)     # (T, h, w)
@@ -84,7 +86,7 @@ def machine() -> dict:
 
 def train_and_evaluate(cfg, data, out, eval_data: dict) -> dict:
     "Train `cfg` on `data` into the run folder `out`, evaluate its encoder on `eval_data`; scores, times, final losses."
-    from contrastcorr.train import train, read_log
+    from contrastcorr.train import read_log, train
     c0, t0 = time.process_time(), time.perf_counter()
     s = train(cfg, data, Path(out), progress=False)
     cpu, wall = time.process_time() - c0, time.perf_counter() - t0

@@ -11,7 +11,12 @@ the autocast dtype `--amp auto` chose. Cases vary autocast, threads, workers and
 Not a test: wall times depend on the machine's load, printed with them; CPU seconds depend on it much less.
 """
 from __future__ import annotations
-import argparse, json, os, subprocess, sys
+
+import argparse
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -14,7 +14,13 @@ them as val are skipped (DAVIS train sequences are fine).
     python tools/make_training_set.py ~/Videos/holiday.mp4 ~/Videos/clips --out ~/my_train     # your own videos
 """
 from __future__ import annotations
-import argparse, json, shutil, subprocess, sys, tempfile
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
 # (owner/name, commit, path in the repository, licence of the repository). Test patterns, clips with drawn overlays and

@@ -10,7 +10,14 @@ runs are cached in --work, one result.json each, so an interrupted study continu
     OMP_NUM_THREADS=1 python tools/scaling.py --real REAL --seeds 0 1
 """
 from __future__ import annotations
-import argparse, json, os, shlex, shutil, sys, time
+
+import argparse
+import json
+import os
+import shlex
+import shutil
+import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
