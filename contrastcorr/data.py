@@ -273,7 +273,7 @@ class DavisDataset(_DavisLayout):
 
 # %% ../nbs/00_data.ipynb #9638f85a
 def sample_davis_root() -> Path:
-    "Root of the small DAVIS-2017 val subset shipped with the package (blackswan, kite-surf; 25 frames each)."
+    "Root of the small DAVIS-2017 val subset shipped with the package (5 sequences, 16–25 frames each)."
     return asset_path('davis')
 
 # %% ../nbs/00_data.ipynb #1c35afb0

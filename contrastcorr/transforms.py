@@ -174,7 +174,8 @@ def inter_transform(F_r, F_t, L_r, tau=1.0, intra: Intra | None = None):
 
 # %% ../nbs/04_transforms.ipynb #fe069b5b
 def measure_inter(B=8, C=512, size=(32, 32), D=3, impl='stream', backward=True, tau=1.0, device='cpu', seed=0):
-    "Time one inter-video transformation (+ backward) in a fresh process: (seconds, peak MB above the inputs; RSS on CPU, allocated on CUDA)."
+    """Time one inter-video transformation (+ backward) in a fresh process:
+    (seconds, peak MB above the inputs; RSS on CPU, allocated on CUDA)."""
     code = f"""
 import json, threading, time, torch
 from contrastcorr.transforms import inter_transform, inter_transform_dense
@@ -193,7 +194,8 @@ def rss_mb():
 peak, done = [0.0], [False]
 def poll():   # sample the resident set while `run` works (torch releases the GIL)
     while not done[0]: peak[0] = max(peak[0], rss_mb()); time.sleep(0.0005)
-if dev.type == 'cuda': run(); torch.cuda.synchronize(); torch.cuda.reset_peak_memory_stats(); base = torch.cuda.memory_allocated()
+if dev.type == 'cuda':
+    run(); torch.cuda.synchronize(); torch.cuda.reset_peak_memory_stats(); base = torch.cuda.memory_allocated()
 else: base = rss_mb(); peak[0] = base; threading.Thread(target=poll, daemon=True).start()
 t0 = time.perf_counter(); run()
 if dev.type == 'cuda': torch.cuda.synchronize()

@@ -8,7 +8,16 @@ viewer and the propagation player. Screenshots go to $CC_SCREENSHOT_DIR (default
 Needs Debian's `chromium` and the `playwright` Python package (not its bundled browsers): `tools/ci_browser_setup.sh`
 installs both. Skipped, with the reason, only when one of them is missing.
 """
-import json, os, shutil, signal, socket, subprocess, sys, tempfile, time, urllib.request
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -23,11 +32,13 @@ except ImportError:
 
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.skipif(CHROMIUM is None, reason="no `chromium` on PATH (apt-get install chromium, or run tools/ci_browser_setup.sh)"),
-    pytest.mark.skipif(sync_playwright is None, reason="the `playwright` package is not installed (pip install playwright, or run tools/ci_browser_setup.sh)"),
+    pytest.mark.skipif(CHROMIUM is None,
+                       reason="no `chromium` on PATH (apt-get install chromium, or run tools/ci_browser_setup.sh)"),
+    pytest.mark.skipif(sync_playwright is None, reason="the `playwright` package is not installed "
+                       "(pip install playwright, or run tools/ci_browser_setup.sh)"),
 ]
-CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
-                 '--disable-sync', '--no-first-run', '--disable-quic']
+CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
+                 '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic']
 SHIFT = (11, -6)   # (dx, dy) px of the notebook's known-shift explorer
 
 
@@ -43,7 +54,8 @@ def _write(path, obj):
 
 
 def _lab_home(tmp):
-    "A private JupyterLab home: the notebook without outputs or its export cell, settings (all cells in the DOM, no news), no state from ~."
+    """A private JupyterLab home: the notebook without outputs or its export cell,
+    settings (all cells in the DOM, no news), no state from ~."""
     nb = json.loads(NOTEBOOK.read_text())
     # the closing `nbdev_export()` cell needs the repo's settings.ini and would write into the repo: not here
     nb['cells'] = [c for c in nb['cells'] if 'nbdev_export' not in ''.join(c['source'])]
@@ -53,10 +65,11 @@ def _lab_home(tmp):
     _write(tmp/'work'/NOTEBOOK.name, nb)
     settings = tmp/'settings'
     _write(settings/'@jupyterlab'/'notebook-extension'/'tracker.jupyterlab-settings', {'windowingMode': 'none'})
-    _write(settings/'@jupyterlab'/'apputils-extension'/'notification.jupyterlab-settings', {'fetchNews': 'false', 'checkForUpdates': False})
+    _write(settings/'@jupyterlab'/'apputils-extension'/'notification.jupyterlab-settings',
+           {'fetchNews': 'false', 'checkForUpdates': False})
     env = dict(os.environ, JUPYTERLAB_SETTINGS_DIR=str(settings), JUPYTERLAB_WORKSPACES_DIR=str(tmp/'workspaces'),
-               JUPYTER_CONFIG_DIR=str(tmp/'config'), JUPYTER_RUNTIME_DIR=str(tmp/'runtime'), IPYTHONDIR=str(tmp/'ipython'),
-               MPLCONFIGDIR=str(tmp/'mpl'), OMP_NUM_THREADS='1')
+               JUPYTER_CONFIG_DIR=str(tmp/'config'), JUPYTER_RUNTIME_DIR=str(tmp/'runtime'),
+               IPYTHONDIR=str(tmp/'ipython'), MPLCONFIGDIR=str(tmp/'mpl'), OMP_NUM_THREADS='1')
     return tmp/'work', env
 
 
@@ -118,7 +131,8 @@ def _answered(widget, direction, yx, what):
         got = widget.get_attribute('data-result-for') or ''
         if not got.startswith(direction + ' '): return None
         y, x = (int(v) for v in got.split(' ')[1].split(','))
-        return (y, x) if abs(y - yx[0]) <= 1 and abs(x - yx[1]) <= 1 else None   # sub-pixel rounding of the scaled image
+        # a 1-px slack: sub-pixel rounding of the scaled image
+        return (y, x) if abs(y - yx[0]) <= 1 and abs(x - yx[1]) <= 1 else None
     return _wait(done, 20, what)
 
 
@@ -244,7 +258,8 @@ def _drive(page, url, workdir, shots):
     tv.scroll_into_view_if_needed()
     box0 = tv.get_attribute('data-track-box')
     tv.locator('button', has_text='▶').click()
-    _wait(lambda: tv.get_attribute('data-index') == '1' and tv.get_attribute('data-track-box') != box0, 20, 'the viewer to step')
+    _wait(lambda: tv.get_attribute('data-index') == '1' and tv.get_attribute('data-track-box') != box0, 20,
+          'the viewer to step')
     tv.screenshot(path=str(shots/'tracking_viewer.png'))
 
     # propagation player: click on the frame slider's track, then play and pause
@@ -254,7 +269,8 @@ def _drive(page, url, workdir, shots):
     slider = pl.locator('input.cc-frame-slider')
     box = slider.bounding_box()
     slider.click(position={'x': box['width'] * 0.25, 'y': box['height'] / 2})
-    _wait(lambda: abs(int(pl.get_attribute('data-frame')) - round(0.25 * (n - 1))) <= 2, 20, 'the player to jump to ~frame 6')
+    _wait(lambda: abs(int(pl.get_attribute('data-frame')) - round(0.25 * (n - 1))) <= 2, 20,
+          'the player to jump to ~frame 6')
     assert 0 < float(pl.get_attribute('data-j')) <= 1
     start = int(pl.get_attribute('data-frame'))
     pl.locator('button.cc-play').click()

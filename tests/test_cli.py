@@ -1,8 +1,9 @@
 "The installed `contrastcorr` console script: help, errors, and real subcommands on shipped data."
-import json, os, subprocess, sys
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
-
-import pytest
 
 from contrastcorr.data import asset_path
 
@@ -26,7 +27,8 @@ def test_unknown_subcommand_exits_2():
 
 def test_evaluate_on_shipped_oracle(tmp_path):
     root = asset_path('davis_oracle')
-    res = run('evaluate', '--davis-root', str(root), '--predictions', str(root / 'predictions' / 'contrastcorr'), '--json')
+    res = run('evaluate', '--davis-root', str(root), '--predictions', str(root / 'predictions' / 'contrastcorr'),
+              '--json')
     assert res.returncode == 0, res.stderr
     got = json.loads(res.stdout)
     oracle = json.loads((root / 'reference_scores.json').read_text())

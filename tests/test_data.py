@@ -45,7 +45,9 @@ def test_asset_path():
 
 def test_sources_documented():
     text = asset_path('SOURCES.md').read_text()
-    for word in ('CC BY 4.0', 'MIT', 'BSD', 'bikes_short.mp4', 'kite-surf', 'blackswan'): assert word in text
+    for word in ('CC BY 4.0', 'MIT', 'BSD', 'bikes_short.mp4', 'kite-surf', 'blackswan', 'car-shadow', 'dog', 'drift-straight'):
+        assert word in text
+    assert '../shared' not in text and '/work/' not in text, 'cite the original sources, not this machine'
 
 
 # ---------------------------------------------------------------- Lab
@@ -208,13 +210,14 @@ def test_mask_colouring():
 # ---------------------------------------------------------------- DAVIS
 def test_davis_shipped():
     ds = DavisDataset(sample_davis_root())
-    assert ds.sequences == ['blackswan', 'kite-surf'] and len(ds) == 2 and list(ds) == ds.sequences
-    for seq, n_obj in [('blackswan', 1), ('kite-surf', 3)]:
+    shipped = {'blackswan': (1, 25), 'kite-surf': (3, 25), 'car-shadow': (1, 16), 'dog': (1, 16), 'drift-straight': (1, 16)}
+    assert ds.sequences == list(shipped) and len(ds) == 5 and list(ds) == ds.sequences
+    for seq, (n_obj, T) in shipped.items():
         names = ds.frame_names(seq)
-        assert names == [f'{i:05d}' for i in range(25)] and ds.mask_names(seq) == names
+        assert names == [f'{i:05d}' for i in range(T)] and ds.mask_names(seq) == names
         f, m = ds.frames(seq), ds.masks(seq)
-        assert f.shape == (25, 3, 480, 854) and f.dtype == torch.uint8
-        assert m.shape == (25, 480, 854) and m.dtype == torch.uint8
+        assert f.shape == (T, 3, 480, 854) and f.dtype == torch.uint8
+        assert m.shape == (T, 480, 854) and m.dtype == torch.uint8
         assert ds.n_objects(seq) == n_obj and torch.equal(ds.first_mask(seq), m[0])
         assert set(m[1:].unique().tolist()) == {0, 1}  # later frames: DAVIS-2016 (union) ground truth
         assert (m[0] > 0).equal(m[0] > 0) and (m[0] > 0).float().mean() > 0.005
@@ -261,8 +264,9 @@ def test_davis_shared_sample():
     # the shipped subset is a faithful copy
     ship = DavisDataset(sample_davis_root())
     for seq in ship:
-        assert torch.equal(ship.frames(seq), d16.frames(seq, max_frames=25))
-        assert torch.equal(ship.masks(seq)[1:], d16.masks(seq, max_frames=25)[1:])
+        T = len(ship.frame_names(seq))
+        assert torch.equal(ship.frames(seq), d16.frames(seq, max_frames=T))
+        assert torch.equal(ship.masks(seq)[1:], d16.masks(seq, max_frames=T)[1:])
         assert torch.equal(ship.first_mask(seq), first.first_mask(seq))
 
 

@@ -9,6 +9,7 @@ no error outputs and no page shows one; every page's sidebar links every page; `
 import json
 import re
 import resource
+import shutil
 import subprocess
 import sys
 from html.parser import HTMLParser
@@ -20,7 +21,8 @@ from nbdev.doclinks import _nbpath2html
 
 ROOT = Path(__file__).resolve().parents[1]
 NBS = ROOT / 'nbs'
-NOTEBOOKS = sorted(p for p in NBS.rglob('*.ipynb') if not any(q.startswith(('_', '.')) for q in p.relative_to(NBS).parts))
+NOTEBOOKS = sorted(p for p in NBS.rglob('*.ipynb')
+                   if not any(q.startswith(('_', '.')) for q in p.relative_to(NBS).parts))
 IMAGES = ('image/png', 'image/jpeg')
 _directive = re.compile(r'^\s*#\|\s*(.*?)\s*$')
 
@@ -52,7 +54,7 @@ def _shown_images(cell):
 
 def _code(cell):
     "Source lines of a cell, directive lines dropped."
-    return [l for l in ''.join(cell['source']).splitlines() if l.strip() and not _directive.match(l)]
+    return [line for line in ''.join(cell['source']).splitlines() if line.strip() and not _directive.match(line)]
 
 
 class Page(HTMLParser):
@@ -106,7 +108,7 @@ def site(tmp_path_factory):
     parsed = {nb: Page(p.read_text(encoding='utf-8')) for nb, p in pages.items() if p.is_file()}
     cpu1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = cpu1.ru_utime + cpu1.ru_stime - cpu0.ru_utime - cpu0.ru_stime
-    return dict(out=out, pages=pages, parsed=parsed, cpu=cpu)
+    return dict(out=out, pages=pages, parsed=parsed, cpu=cpu, log=r.stdout + r.stderr)
 
 
 def test_notebooks_found():
@@ -136,7 +138,8 @@ def test_page_has_its_figures(site, nb):
 
 @pytest.mark.parametrize('nb', NOTEBOOKS, ids=lambda p: str(p.relative_to(NBS)))
 def test_no_error_outputs(site, nb):
-    errors = [''.join(c['source'])[:80] for c in _cells(nb) for o in c.get('outputs', []) if o['output_type'] == 'error']
+    errors = [''.join(c['source'])[:80] for c in _cells(nb)
+              for o in c.get('outputs', []) if o['output_type'] == 'error']
     assert not errors, f'{nb.name} is committed with error outputs in cells starting {errors}'
     page = site['parsed'][nb]
     assert 'output_error' not in page.classes and 'Traceback' not in page.out_text, f'{nb.name}: page shows an error'
@@ -155,14 +158,63 @@ def test_nav_links_every_page(site):
 @pytest.mark.parametrize('nb', NOTEBOOKS, ids=lambda p: str(p.relative_to(NBS)))
 def test_hidden_cells_absent_exported_code_shown(site, nb):
     cells, page = _cells(nb), site['parsed'][nb]
-    visible = {l.strip() for c in cells if not _hidden(c) for l in _code(c)}
+    visible = {line.strip() for c in cells if not _hidden(c) for line in _code(c)}
     for c in cells:
         if _hidden(c):
-            leaked = [l for l in _code(c) if l.strip() not in visible and len(l.strip()) > 6 and l.strip() in page.text]
+            leaked = [line for line in _code(c)
+                      if line.strip() not in visible and len(line.strip()) > 6 and line.strip() in page.text]
             assert not leaked, f'{nb.name}: hidden cell shows up on the page: {leaked}'
         elif c['cell_type'] == 'code' and _directives(c) & {'export', 'exports'} and _code(c):
             assert _code(c)[0].strip() in page.code, f'{nb.name}: exported code missing: {_code(c)[0]}'
     assert not re.search(r'^\s*#\|', page.code, flags=re.M), f'{nb.name}: directive lines left in the code'
+
+
+def test_equations_are_mathml(site):
+    "Every equation of every notebook becomes MathML when the site is built: no TeX left over, no script to fetch."
+    equation_lines = [line for line in site['log'].splitlines() if 'equation' in line]
+    assert 'equation left as TeX' not in site['log'], equation_lines[:10]
+    pages_with_math = 0
+    for nb, page in site['parsed'].items():
+        text = site['pages'][nb].read_text(encoding='utf-8')
+        md = ''.join(''.join(c['source']) for c in _cells(nb) if c['cell_type'] == 'markdown')
+        if '$' in md and re.search(r'\$[^$\s][^$]*\$', md):
+            assert '<math' in text, f'{nb.name}: its equations did not become MathML'
+            pages_with_math += 1
+        prose = re.sub(r'<pre.*?</pre>|<code.*?</code>', '', text, flags=re.S)
+        assert '$$' not in prose, f'{nb.name}: a display equation was left as TeX'
+        assert not re.search(r'<script[^>]*\bsrc=', text), f'{nb.name}: the page loads a script'
+    assert pages_with_math >= 10
+
+
+def test_equations_render_offline_in_chromium(site):
+    """In a real browser with every network request refused, the MathML is laid out as mathematics: a fraction's
+    numerator stands above its denominator (unsupported MathML would flow them side by side as plain text)."""
+    chromium = shutil.which('chromium') or shutil.which('chromium-browser')
+    if chromium is None:
+        pytest.skip('no `chromium` on PATH (apt-get install chromium, or run tools/ci_browser_setup.sh)')
+    sync_playwright = pytest.importorskip('playwright.sync_api',
+                                          reason='the `playwright` package is not installed').sync_playwright
+    refused = []
+    def only_files(route):
+        if route.request.url.startswith('file:'): return route.continue_()
+        refused.append(route.request.url); return route.abort()
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=chromium, headless=True,
+                                     args=['--headless', '--no-sandbox', '--disable-gpu',
+                                           '--disable-background-networking'])
+        try:
+            page = browser.new_page(viewport={'width': 1400, 'height': 900})
+            page.route('**/*', only_files)
+            page.goto(site['pages'][NBS / '01_affinity.ipynb'].as_uri())
+            assert page.locator('math').count() > 20
+            frac = page.locator('math[display="block"] mfrac').first
+            parts = frac.locator(':scope > *')
+            num, den = parts.nth(0).bounding_box(), parts.nth(1).bounding_box()
+            assert num['y'] + num['height'] <= den['y'] + 2, (num, den)   # stacked, not side by side
+            centre_gap = abs((num['x'] + num['width'] / 2) - (den['x'] + den['width'] / 2))
+            assert centre_gap < 0.25 * max(num['width'], den['width'])
+        finally: browser.close()
+    assert not refused, refused
 
 
 def test_links_between_pages_land(site):
@@ -173,7 +225,8 @@ def test_links_between_pages_land(site):
             if ':' in target or (target and not target.endswith('.html')): continue
             dest = (site['pages'][nb].parent / target).resolve() if target else site['pages'][nb].resolve()
             assert dest in ids or dest.is_file(), f'{nb.name}: broken link {h}'
-            if anchor and dest in ids: assert {anchor, unquote(anchor)} & ids[dest], f'{nb.name}: link {h} has no target anchor'
+            if anchor and dest in ids:
+                assert {anchor, unquote(anchor)} & ids[dest], f'{nb.name}: link {h} has no target anchor'
 
 
 @pytest.mark.parametrize('name', ['_quarto.yml', 'nbdev.yml'])
@@ -210,13 +263,16 @@ def test_builder_rules(tmp_path):
         ('#| echo: false\nECHO_HIDDEN = 2', [STDOUT('echo-output\n')]),
         ('#| output: false\nOUT_SHOWN = 3', [STDOUT('OUTPUT_HIDDEN\n')]),
         ('#| include: false\nINCLUDE_HIDDEN = 4', [STDOUT('include output\n')]),
+        'Inline $\\hat L_t = L_r A_{r\\to t}$, costs $5 and $6, code `$x$`, and\n\n'
+        '$$\\frac{a}{b} < 1$$\n\nbroken $a^$ here.',
         ('w', [dict(output_type='execute_result', execution_count=1, data={
             'application/vnd.jupyter.widget-view+json': {'model_id': 'x', 'version_major': 2, 'version_minor': 0},
             'text/plain': 'WIDGET_REPR'})])))
     (nbs / 'tutorials' / 'first.ipynb').write_text(_nb('# First tutorial', ('1 + 1', [])))
     for skipped in (nbs / '_draft.ipynb', nbs / '.ipynb_checkpoints' / 'index-checkpoint.ipynb'):
         skipped.write_text(_nb('# Skipped'))
-    r = subprocess.run([sys.executable, str(ROOT / 'tools' / 'docs.py'), '--nbs', str(nbs), '--out', str(out), '--jobs', '1'],
+    r = subprocess.run([sys.executable, str(ROOT / 'tools' / 'docs.py'), '--nbs', str(nbs), '--out', str(out),
+                        '--jobs', '1'],
                        cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stdout + r.stderr
     assert {str(p.relative_to(out)) for p in out.rglob('*') if p.is_file()} == {
@@ -229,7 +285,13 @@ def test_builder_rules(tmp_path):
     assert 'echo-output' in alpha.out_text and 'OUT_SHOWN' in alpha.code and 'run the notebook' in alpha.out_text
     assert alpha.imgs == alpha.out_imgs == 1
     html_text = (out / 'alpha.html').read_text(encoding='utf-8')
-    assert '<h1 class="title">Alpha <code>x</code></h1>' in html_text and '$a^2$' in html_text
+    assert '<h1 class="title">Alpha <code>x</code></h1>' in html_text
+    # equations become MathML at build time (subtitle too); prices, code and TeX that does not parse stay as they are
+    assert '$a^2$' not in html_text and '<msup><mi>a</mi><mn>2</mn></msup>' in html_text
+    assert '<mfrac>' in html_text and 'display="block"' in html_text and '<mover accent="true"><mi>L</mi>' in html_text
+    assert 'costs $5 and $6' in alpha.text and '<code>$x$</code>' in html_text
+    assert '<span class="math unrendered">$a^$</span>' in html_text and 'equation left as TeX' in r.stderr
+    assert 'mathjax' not in html_text.lower() and not re.search(r'<script[^>]*\bsrc=', html_text)   # renders offline
     assert 'href="#Part-one"' in html_text  # the page's H2s in the sidebar
     index = Page((out / 'index.html').read_text(encoding='utf-8'))
     assert index.nav_hrefs[:4] == ['index.html', 'index.html', 'alpha.html', 'tutorials/first.html']

@@ -1,4 +1,6 @@
-"Longer tests of contrastcorr.model: training, gradients, switched-off terms, autocast, a 2-process gloo run, CUDA (notebook 06 has the worked examples)."
+"""Longer tests of contrastcorr.model: training, gradients, switched-off terms, autocast, a 2-process gloo run, CUDA.
+
+Notebook 06 has the worked examples."""
 import dataclasses
 import tempfile
 
@@ -32,17 +34,21 @@ def warm_pairs():
 
 
 def test_presets():
-    P, O, T = ModelConfig.paper(), ModelConfig.official(), ModelConfig.tutorial()
+    P, Off, T = ModelConfig.paper(), ModelConfig.official(), ModelConfig.tutorial()
     assert P.active() == T.active() == ('intra', 'inter', 'cons', 'sparse', 'cycle')
-    assert O.active() == ('intra', 'cons', 'sparse', 'self', 'switch', 'conc')
-    assert (O.w_switch, O.w_conc, O.loss_thr, O.tau, O.track_scale, O.l2_norm, O.target) == (0.1, 0.3, 2.5, 1.0, False, False, 'colour_ae')
-    assert (P.width, P.depth, O.width, O.depth) == (64, 4, 64, 4)   # the crop sizes are the training config's (test_train)
+    assert Off.active() == ('intra', 'cons', 'sparse', 'self', 'switch', 'conc')
+    assert (Off.w_switch, Off.w_conc, Off.loss_thr, Off.tau, Off.track_scale, Off.l2_norm, Off.target) == \
+        (0.1, 0.3, 2.5, 1.0, False, False, 'colour_ae')
+    # the crop sizes are the training config's (test_train)
+    assert (P.width, P.depth, Off.width, Off.depth) == (64, 4, 64, 4)
     assert (T.width, T.depth, T.target, T.tau, T.l2_norm) == (32, 3, 'lab', 0.07, True)
-    assert ModelConfig(**dataclasses.asdict(O)) == O   # a checkpoint can store the config as a dict
+    assert ModelConfig(**dataclasses.asdict(Off)) == Off   # a checkpoint can store the config as a dict
 
 
-@pytest.mark.parametrize('kw, msg', [(dict(tau=0), '`tau` must be > 0'), (dict(patch_size=0), '`patch_size` must be None'),
-                                     (dict(loss_thr=-1), '`loss_thr` must be None or > 0'), (dict(width=2.5), '`width` must be a positive int'),
+@pytest.mark.parametrize('kw, msg', [(dict(tau=0), '`tau` must be > 0'),
+                                     (dict(patch_size=0), '`patch_size` must be None'),
+                                     (dict(loss_thr=-1), '`loss_thr` must be None or > 0'),
+                                     (dict(width=2.5), '`width` must be a positive int'),
                                      (dict(w_cycle=float('nan')), '`w_cycle` must be a weight >= 0')])
 def test_config_errors(kw, msg):
     with pytest.raises(ValueError, match=msg.replace('(', r'\(')): ModelConfig(**kw)
@@ -55,11 +61,13 @@ def test_input_errors(pairs):
     with pytest.raises(ValueError, match='multiples of 8'): m(r[..., :60], t)
     with pytest.raises(ValueError, match='same number of videos'): m(r, t[:2])
     with pytest.raises(ValueError, match='must fit in the target'): ContrastCorr(ModelConfig(**TINY))(t, r)
-    with pytest.raises(ValueError, match='does not fit in the reference crop'): ContrastCorr(ModelConfig(patch_size=9, **TINY))(r, t)
+    with pytest.raises(ValueError, match='does not fit in the reference crop'):
+        ContrastCorr(ModelConfig(patch_size=9, **TINY))(r, t)
     with pytest.raises(TypeError, match='must be a ModelConfig'): ContrastCorr(dict(width=16))
 
 
-@pytest.mark.parametrize('cfg', [ModelConfig(**TINY), ModelConfig.official(target='lab', **TINY)], ids=['paper-terms', 'official-terms'])
+@pytest.mark.parametrize('cfg', [ModelConfig(**TINY), ModelConfig.official(target='lab', **TINY)],
+                         ids=['paper-terms', 'official-terms'])
 def test_single_video_inter_is_intra(pairs, cfg):
     r, t = pairs
     torch.manual_seed(0)
@@ -129,7 +137,8 @@ def test_official_terms_with_colour_ae_and_random_patch(pairs):
     out = m(r, t, generator=torch.Generator().manual_seed(0))
     assert tuple(out.terms) == ('intra', 'cons', 'sparse', 'self', 'switch', 'conc')
     assert out.recon_intra.shape == out.target.shape == (4, 3, 32, 32)
-    assert ((out.ref_box[:, :2] - 2) % 1 == 0).all() and (out.ref_box[:, 2:] == 4).all()   # cell-aligned 4×4-cell patches
+    # cell-aligned 4×4-cell patches
+    assert ((out.ref_box[:, :2] - 2) % 1 == 0).all() and (out.ref_box[:, 2:] == 4).all()
     assert (out.box[:, 2:] == 4).all()                                                       # official: fixed box
     assert torch.isfinite(out.loss)
     out.loss.backward()
@@ -189,7 +198,8 @@ def _ddp_worker(rank, world, tmp):
     ddp = DDP(m.train())
     opt = torch.optim.Adam(ddp.parameters(), lr=1e-3)
     for step in range(2):
-        loss = ddp(r[2 * rank:2 * rank + 2], t[2 * rank:2 * rank + 2], generator=torch.Generator().manual_seed(step)).loss
+        loss = ddp(r[2 * rank:2 * rank + 2], t[2 * rank:2 * rank + 2],
+                   generator=torch.Generator().manual_seed(step)).loss
         opt.zero_grad(); loss.backward()
         res.setdefault('missing_grads', [n for n, p in m.named_parameters() if p.grad is None])
         opt.step()

@@ -1,4 +1,5 @@
-"""Training: the schedule, exact resume after SIGKILL, Ctrl-C, two-process torchrun (gloo), encoder.pt (data: test_pairs.py).
+"""Training: the schedule, exact resume after SIGKILL, Ctrl-C, two-process torchrun (gloo), encoder.pt
+(data: test_pairs.py).
 
 The CLI tests run `python -m contrastcorr.train` in subprocesses with a tiny model (width 8, 32² crops in 64² frames)
 so that each run takes a few seconds on a CPU.
@@ -19,8 +20,8 @@ from contrastcorr.data import asset_path
 from contrastcorr.encoder import load_encoder
 from contrastcorr.train import TrainConfig, make_schedule, plot_log, read_log
 
-TINY = ['--config', 'tutorial', '--data', 'synthetic:4', '--batch-size', '2', '--no-progress', '--device', 'cpu', '--log-every', '1',
-        '--set', 'model.width=8', 'ref_size=32', 'target_size=64']
+TINY = ['--config', 'tutorial', '--data', 'synthetic:4', '--batch-size', '2', '--no-progress', '--device', 'cpu',
+        '--log-every', '1', '--set', 'model.width=8', 'ref_size=32', 'target_size=64']
 ENV = {**os.environ, 'OMP_NUM_THREADS': '1', 'PYTHONUNBUFFERED': '1'}
 
 
@@ -30,7 +31,8 @@ def cli(out, *extra):
 
 def losses(out):
     "(step, loss, every term) of each step record of a run's log."
-    return [tuple(sorted((k, v) for k, v in r.items() if k not in ('elapsed',))) for r in read_log(Path(out) / 'log.jsonl') if 'loss' in r]
+    return [tuple(sorted((k, v) for k, v in r.items() if k not in ('elapsed',)))
+            for r in read_log(Path(out) / 'log.jsonl') if 'loss' in r]
 
 
 def test_schedule_presets():
@@ -39,12 +41,14 @@ def test_schedule_presets():
     s = make_schedule(p, 30_000)
     assert (s.warmup_steps, s.total_steps, s.lr_step) == (187_500, 375_000, 75_000)
     assert s.stage(187_499) == 'warmup' and s.stage(187_500) == 'main'
-    assert [(c.ref_size, c.target_size) for c in (TrainConfig.tutorial(), p, TrainConfig.official())] == [(64, 128), (256, 640), (256, 640)]
+    sizes = [(c.ref_size, c.target_size) for c in (TrainConfig.tutorial(), p, TrainConfig.official())]
+    assert sizes == [(64, 128), (256, 640), (256, 640)]
 
 
 # ---------------------------------------------------------------- CLI: resume, Ctrl-C, torchrun
 def test_help():
-    r = subprocess.run([sys.executable, '-m', 'contrastcorr.train', '--help'], capture_output=True, text=True, env=ENV, timeout=120)
+    r = subprocess.run([sys.executable, '-m', 'contrastcorr.train', '--help'],
+                       capture_output=True, text=True, env=ENV, timeout=120)
     assert r.returncode == 0 and '--resume' in r.stdout and '--compile' in r.stdout
 
 
@@ -56,7 +60,8 @@ def test_sigkill_then_resume_is_exact(tmp_path):
     out = tmp_path / 'killed'
     p = subprocess.Popen(cli(out, *steps), env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     t0 = time.time()
-    while p.poll() is None and time.time() - t0 < 600:           # kill once a checkpoint exists and 2 more steps are logged
+    # kill once a checkpoint exists and 2 more steps are logged
+    while p.poll() is None and time.time() - t0 < 600:
         if (out / 'checkpoint.pt').exists() and (out / 'log.jsonl').exists() and len(losses(out)) >= 6: break
         time.sleep(0.01)
     assert p.poll() is None, f"the run ended before it could be killed: {p.stderr.read()[-2000:]}"
@@ -88,7 +93,8 @@ def test_ctrl_c_saves_and_exits_cleanly(tmp_path):
     ck = torch.load(out / 'checkpoint.pt', weights_only=True)
     assert ck['step'] == len(losses(out)) >= 3                    # the checkpoint is the last logged step
     assert read_log(out / 'log.jsonl')[-1]['event'] == 'stopped'
-    r = subprocess.run(cli(out, '--resume', '--steps', str(ck['step'] + 2)), env=ENV, capture_output=True, text=True, timeout=600)
+    r = subprocess.run(cli(out, '--resume', '--steps', str(ck['step'] + 2)),
+                       env=ENV, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]
     assert len(losses(out)) == ck['step'] + 2
 
@@ -121,7 +127,8 @@ def test_encoder_file_and_plot(tmp_path):
     assert (tmp_path / 'r' / 'losses.png').stat().st_size > 1000
     fig = plot_log(tmp_path / 'r' / 'log.jsonl')
     titles = [a.get_title() for a in fig.axes if a.get_visible()]
-    terms = {k for rec in read_log(tmp_path / 'r' / 'log.jsonl') if 'loss' in rec for k in rec} - {'step', 'stage', 'lr', 'elapsed', 'loss'}
+    logged = {k for rec in read_log(tmp_path / 'r' / 'log.jsonl') if 'loss' in rec for k in rec}
+    terms = logged - {'step', 'stage', 'lr', 'elapsed', 'loss'}
     assert titles[0] == 'loss' and titles[-1] == 'lr' and set(titles[1:-1]) == terms
 
 

@@ -1,6 +1,6 @@
 """Build the docs site from the notebooks, offline (nbdev_docs needs Quarto; we do without it).
 
-`make docs` (= `python tools/docs.py [--out _docs] [--nbs nbs] [--mathjax URL] [--jobs 2]`) writes one HTML page per
+`make docs` (= `python tools/docs.py [--out _docs] [--nbs nbs] [--jobs 2]`) writes one HTML page per
 notebook in nbs/ (recursive; files and folders starting with `_` or `.` are skipped, as nbdev does) plus `docs.css`;
 open `_docs/index.html`. It warns about notebooks committed with error outputs or without outputs.
 tests/test_docs.py checks the site.
@@ -12,17 +12,26 @@ nbdev's default, `#| export` code stays visible: the code is the lesson. Quarto 
 `#| output: false` and `#| include: false` are honoured. nbconvert then renders the committed outputs (nothing is
 executed; images are embedded as data URIs). Every page carries a sidebar listing all pages in reading order
 (index first, numbered notebooks, then each subfolder such as tutorials/ as a section) under their H1 titles.
-Equations are typeset by MathJax from a CDN when online; offline the TeX stays as readable text.
+Equations ($…$ and $$…$$ in markdown) are converted at build time to MathML with latex2mathml (a dev requirement), which
+browsers render natively: the pages need nothing from the network. An equation latex2mathml cannot parse stays as
+its TeX, marked, and the build warns about it.
 """
-import argparse, contextlib, html, json, os, re, shutil, sys, time
+import argparse
+import contextlib
+import html
+import json
 import multiprocessing as mp
+import os
+import re
+import shutil
+import sys
+import time
 from concurrent.futures import ProcessPoolExecutor
 from itertools import repeat
 from pathlib import Path
 from urllib.parse import quote, unquote
 
 root = Path(__file__).resolve().parents[1]
-MATHJAX = "https://cdn.jsdelivr.net/npm/mathjax@3/es5/tex-chtml.js"
 # Static rendering: a saved picture beats a widget or script that needs a live kernel or a CDN.
 PRIORITY = ["image/png", "image/jpeg", "image/svg+xml", "text/html", "text/markdown", "text/latex", "text/plain"]
 _quarto_opt = re.compile(r"^\s*#\|\s*([\w-]+)\s*:\s*(.*?)\s*$")
@@ -47,7 +56,8 @@ def page_path(nb_path, nbs=root / "nbs"):
 def _procs():
     "nbdev's docs processors, minus those that execute code or only make sense to Quarto; exported code stays visible."
     from nbdev import processors as P
-    skip = {P.add_show_docs, P.clean_show_doc, P.exec_show_docs, P.insert_warning, P.add_fold, P.mv_exports, P.rm_export}
+    skip = {P.add_show_docs, P.clean_show_doc, P.exec_show_docs, P.insert_warning, P.add_fold, P.mv_exports,
+            P.rm_export}
     return [p for p in P.FilterDefaults().procs() if p not in skip]
 
 
@@ -57,7 +67,8 @@ def _quarto_options(nb):
     for cell in nb.cells:
         if cell.cell_type == "code":
             lines = cell.source.splitlines()
-            n = next((i for i, l in enumerate(lines) if l.strip() and not l.lstrip().startswith("#|")), len(lines))
+            n = next((i for i, line in enumerate(lines) if line.strip() and not line.lstrip().startswith("#|")),
+                     len(lines))
             opts = dict(m.groups() for m in map(_quarto_opt.match, lines[:n]) if m)
             if opts.get("include") == "false": continue
             tags = cell.metadata.setdefault("tags", [])
@@ -98,10 +109,11 @@ def _anchors(cell):
 def process(nb_path):
     "The notebook at `nb_path` after nbdev's docs processors: (nbformat notebook, frontmatter dict)."
     import nbformat
-    from execnb.nbio import read_nb, nb2str
+    from execnb.nbio import nb2str, read_nb
     from nbdev.process import NBProcessor
     nb = read_nb(nb_path)
-    exported = {c.get("id"): c for c in nb.cells if c.cell_type == "code" and re.search(r"^#\|\s*export[is]?\b", c.source, re.M)}
+    exported = {c.get("id"): c for c in nb.cells
+                if c.cell_type == "code" and re.search(r"^#\|\s*export[is]?\b", c.source, re.M)}
     NBProcessor(nb=nb, procs=_procs()).process()
     fm = getattr(nb, "frontmatter_", {}) or {}
     nb.cells = [c for c in nb.cells if not (c.cell_type == "raw" and c.source.startswith("---"))]
@@ -179,11 +191,33 @@ def _nav(pages, current):
     return "\n".join(out)
 
 
-def _display_math(body):
-    "Give display equations a block of their own, so TeX reads well even when MathJax can't load (offline)."
-    parts = re.split(r"(<pre.*?</pre>|<code.*?</code>)", body, flags=re.S)
-    wrap = lambda m: f'<span class="math display">{m.group(0)}</span>'
-    return "".join(p if i % 2 else re.sub(r"\$\$.+?\$\$", wrap, p, flags=re.S) for i, p in enumerate(parts))
+_DISPLAY = re.compile(r"\$\$(.+?)\$\$", re.S)
+# $…$ as pandoc reads it: no space inside the dollars, no digit or letter right after the closing one ("$5 and $6")
+_INLINE = re.compile(r"(?<![\\$\w])\$(?![\s$])((?:\\\$|[^$])+?)(?<![\s\\])\$(?![\w$])")
+
+
+def _mathml(m, display, failed):
+    "One equation (a regex match on HTML-escaped TeX) as MathML; kept as marked TeX when latex2mathml cannot parse it."
+    from latex2mathml.converter import convert
+    tex = html.unescape(m.group(1))
+    try: out = convert(tex, display=display)
+    except Exception as e:   # latex2mathml raises its own exception types for TeX it cannot parse
+        out, why = None, type(e).__name__
+    else:   # a command it does not know comes through as the literal text `\\name`
+        unknown = re.findall(r">(\\[A-Za-z]+)<", out)
+        if unknown: out, why = None, f"unknown {', '.join(unknown)}"
+    if out is not None: return out
+    failed.append(f"{tex[:60]!r} ({why})")
+    return f'<span class="math unrendered">{html.escape(m.group(0), quote=False)}</span>'
+
+
+def _render_math(body, failed):
+    "TeX in the text of a page (not in code, not inside tags' attributes) -> MathML, which the browser typesets."
+    parts = re.split(r"(<pre.*?</pre>|<code.*?</code>|<[^>]*>)", body, flags=re.S)
+    for i in range(0, len(parts), 2):
+        parts[i] = _DISPLAY.sub(lambda m: _mathml(m, "block", failed), parts[i])
+        parts[i] = _INLINE.sub(lambda m: _mathml(m, "inline", failed), parts[i])
+    return "".join(parts)
 
 
 def _inline_md(text):
@@ -204,9 +238,6 @@ PAGE = """<!DOCTYPE html>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{text_title} – {site}</title>
 <link rel="stylesheet" href="{up}docs.css">
-<script>window.MathJax = {{tex: {{inlineMath: [['$', '$'], ['\\\\(', '\\\\)']], processEscapes: true}},
-  options: {{skipHtmlTags: ['script', 'noscript', 'style', 'textarea', 'pre', 'code']}}}};</script>
-<script async src="{mathjax}"></script>
 </head><body>
 <nav class="sidebar"><a class="site" href="{up}index.html">{site}</a><ul>
 {nav}
@@ -221,7 +252,8 @@ PAGE = """<!DOCTYPE html>
 CSS = """
 :root { --fg: #1f2328; --muted: #57606a; --accent: #0b5cad; --bg-code: #f6f8fa; --line: #d8dee4; }
 * { box-sizing: border-box; }
-body { margin: 0; color: var(--fg); font: 16px/1.6 -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif; }
+body { margin: 0; color: var(--fg);
+  font: 16px/1.6 -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif; }
 a { color: var(--accent); text-decoration: none; } a:hover { text-decoration: underline; }
 .sidebar { position: fixed; top: 0; bottom: 0; left: 0; width: 270px; overflow-y: auto; padding: 1.2rem 1rem;
   background: #fafbfc; border-right: 1px solid var(--line); font-size: 0.9rem; }
@@ -230,33 +262,44 @@ a { color: var(--accent); text-decoration: none; } a:hover { text-decoration: un
 .sidebar li { margin: 0.15rem 0; }
 .sidebar li > a { display: block; padding: 0.15rem 0.4rem; border-radius: 4px; color: var(--fg); }
 .sidebar li.current > a { background: #e7f0fa; color: var(--accent); font-weight: 600; }
-.sidebar li.section { margin-top: 0.9rem; font-weight: 700; color: var(--muted); text-transform: uppercase; font-size: 0.75rem; }
+.sidebar li.section { margin-top: 0.9rem; font-weight: 700; color: var(--muted); text-transform: uppercase;
+  font-size: 0.75rem; }
 .sidebar ul.toc { margin: 0.1rem 0 0.4rem 0.8rem; border-left: 2px solid var(--line); font-size: 0.82rem; }
 .sidebar ul.toc a { color: var(--muted); }
 main { margin-left: 270px; max-width: 1120px; padding: 1.5rem 2.5rem 3rem; }
 header { margin-bottom: 1.5rem; border-bottom: 1px solid var(--line); }
 h1.title { margin: 0.2rem 0 0.3rem; font-size: 2rem; line-height: 1.25; }
 .subtitle { color: var(--muted); font-size: 1.1rem; margin: 0 0 1rem; }
-h1, h2, h3 { line-height: 1.3; } h2 { margin-top: 2.2rem; border-bottom: 1px solid var(--line); padding-bottom: 0.2rem; }
+h1, h2, h3 { line-height: 1.3; }
+h2 { margin-top: 2.2rem; border-bottom: 1px solid var(--line); padding-bottom: 0.2rem; }
 .anchor-link { visibility: hidden; margin-left: 0.3rem; font-size: 0.8em; }
 h1:hover .anchor-link, h2:hover .anchor-link, h3:hover .anchor-link { visibility: visible; }
 .cell { margin: 0.6rem 0; }
 .input_area { background: var(--bg-code); border: 1px solid var(--line); border-radius: 6px; }
-.input_area pre, .output_area pre { margin: 0; padding: 0.6rem 0.8rem; overflow-x: auto; font-size: 0.85rem; line-height: 1.45;
+.input_area pre, .output_area pre { margin: 0; padding: 0.6rem 0.8rem; overflow-x: auto; font-size: 0.85rem;
+  line-height: 1.45;
   font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; }
 .output_area pre { border-left: 3px solid var(--line); }
 .output_stderr pre { background: #fff8e6; }
-.text_cell_render pre { background: var(--bg-code); border: 1px solid var(--line); border-radius: 6px; padding: 0.6rem 0.8rem;
+.text_cell_render pre { background: var(--bg-code); border: 1px solid var(--line); border-radius: 6px;
+  padding: 0.6rem 0.8rem;
   overflow-x: auto; font-size: 0.85rem; }
 .output_area img { max-width: 100%; height: auto; display: block; margin: 0.4rem 0; }
-.text_cell_render table { border-collapse: collapse; } .text_cell_render td, .text_cell_render th { border: 1px solid var(--line); padding: 0.2rem 0.5rem; }
-code { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: 0.88em; background: var(--bg-code); padding: 0.05rem 0.25rem; border-radius: 3px; }
+.text_cell_render table { border-collapse: collapse; }
+.text_cell_render td, .text_cell_render th { border: 1px solid var(--line); padding: 0.2rem 0.5rem; }
+code { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: 0.88em;
+  background: var(--bg-code); padding: 0.05rem 0.25rem; border-radius: 3px; }
 pre code { background: none; padding: 0; }
 blockquote { margin: 0.8rem 0; padding: 0.1rem 1rem; color: var(--muted); border-left: 4px solid var(--line); }
-.math.display { display: block; margin: 0.8rem 0; overflow-x: auto; text-align: center; }
-.widget-note { margin: 0.3rem 0; padding: 0.4rem 0.8rem; background: #eef6ff; border-radius: 6px; color: var(--muted); font-size: 0.9rem; }
-.pager { display: flex; justify-content: space-between; margin-top: 3rem; padding-top: 1rem; border-top: 1px solid var(--line); }
-@media (max-width: 800px) { .sidebar { position: static; width: auto; border-right: 0; border-bottom: 1px solid var(--line); }
+math[display="block"] { display: block; margin: 0.8rem 0; overflow-x: auto; }
+math { font-family: "STIX Two Math", "Latin Modern Math", "Cambria Math", math; }
+.math.unrendered { font-family: ui-monospace, monospace; color: #8a4b00; }
+.widget-note { margin: 0.3rem 0; padding: 0.4rem 0.8rem; background: #eef6ff; border-radius: 6px; color: var(--muted);
+  font-size: 0.9rem; }
+.pager { display: flex; justify-content: space-between; margin-top: 3rem; padding-top: 1rem;
+  border-top: 1px solid var(--line); }
+@media (max-width: 800px) {
+  .sidebar { position: static; width: auto; border-right: 0; border-bottom: 1px solid var(--line); }
   main { margin-left: 0; padding: 1rem; } }
 """
 
@@ -270,9 +313,9 @@ def _in_repo():
     finally: os.chdir(old)
 
 
-def build(out=root / "_docs", nbs=root / "nbs", mathjax=MATHJAX, quiet=False, jobs=2):
+def build(out=root / "_docs", nbs=root / "nbs", quiet=False, jobs=2):
     "Write the site for the notebooks in `nbs` to `out` (`jobs` processes); returns the pages (src, href, title)."
-    with _in_repo(): return _build(Path(out).resolve(), Path(nbs).resolve(), mathjax, quiet, jobs)
+    with _in_repo(): return _build(Path(out).resolve(), Path(nbs).resolve(), quiet, jobs)
 
 
 _EXPORTER = None
@@ -282,7 +325,8 @@ def _problems(src):
     "What a reader of the page would notice: error outputs, or a notebook committed without running it."
     outs = [o for c in json.loads(src.read_text(encoding="utf-8"))["cells"] for o in c.get("outputs", [])]
     errors = sum(o["output_type"] == "error" for o in outs)
-    return [f"{src.name}: {errors} error output(s)"] * bool(errors) + [f"{src.name}: no outputs (not executed?)"] * (not outs)
+    return ([f"{src.name}: {errors} error output(s)"] * bool(errors)
+            + [f"{src.name}: no outputs (not executed?)"] * (not outs))
 
 
 def _render(src, nbs):
@@ -291,13 +335,16 @@ def _render(src, nbs):
     body, _ = _EXPORTER.from_notebook_node(nb, resources={"metadata": {"path": str(src.parent)}})
     href = page_path(src, nbs)
     body = _notebook_links(_local_links(_add_anchors(body, nb), len(href.parts) - 1), src, nbs, href)
-    body = _display_math(body)
+    failed = []
+    body = _render_math(body, failed)
     title = _inline_md(fm.get("title") or src.stem)
+    subtitle = _render_math(_inline_md(fm.get("description", "")), failed)
     return dict(src=src, href=href, title=title, text_title=re.sub(r"<[^>]+>", "", title),
-                subtitle=_inline_md(fm.get("description", "")), body=body, toc=_toc(body), problems=_problems(src))
+                subtitle=subtitle, body=body, toc=_toc(body),
+                problems=_problems(src) + [f"{src.name}: equation left as TeX: {f}" for f in failed])
 
 
-def _build(out, nbs, mathjax, quiet, jobs):
+def _build(out, nbs, quiet, jobs):
     global _EXPORTER
     from nbdev.config import get_config
     from nbdev.doclinks import NbdevLookup
@@ -306,7 +353,8 @@ def _build(out, nbs, mathjax, quiet, jobs):
     _EXPORTER = _exporter()
     NbdevLookup()  # build nbdev's (cached) symbol table once, before any fork
     if jobs > 1 and len(srcs) > 1 and "fork" in mp.get_all_start_methods():
-        with ProcessPoolExecutor(jobs, mp_context=mp.get_context("fork")) as ex: pages = list(ex.map(_render, srcs, repeat(nbs)))
+        with ProcessPoolExecutor(jobs, mp_context=mp.get_context("fork")) as ex:
+            pages = list(ex.map(_render, srcs, repeat(nbs)))
     else: pages = [_render(src, nbs) for src in srcs]
     if len({p["href"] for p in pages}) != len(pages):
         sys.exit(f"two notebooks map to the same page: {sorted(str(p['href']) for p in pages)}")
@@ -320,7 +368,7 @@ def _build(out, nbs, mathjax, quiet, jobs):
         link = lambda q, rel, arrow: (f'<a rel="{rel}" href="{up}{q["href"].as_posix()}">{arrow}{q["title"]}</a>'
                                       if q else "<span></span>")
         text = PAGE.format(
-            title=p["title"], text_title=p["text_title"], site=html.escape(site), up=up, mathjax=mathjax,
+            title=p["title"], text_title=p["text_title"], site=html.escape(site), up=up,
             nav=_nav(pages, p), subtitle=f'<p class="subtitle">{p["subtitle"]}</p>' if p["subtitle"] else "",
             body=p["body"], prev=link(pages[i - 1] if i else None, "prev", "← "),
             next=link(pages[i + 1] if i + 1 < len(pages) else None, "next", "→ "))
@@ -337,7 +385,6 @@ if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default=str(root / "_docs"), help="output folder (replaced)")
     ap.add_argument("--nbs", default=str(root / "nbs"), help="notebook folder")
-    ap.add_argument("--mathjax", default=MATHJAX, help="MathJax 3 script URL (e.g. a local copy)")
     ap.add_argument("--jobs", type=int, default=2, help="notebooks rendered in parallel (1: no worker processes)")
     a = ap.parse_args()
-    build(a.out, a.nbs, a.mathjax, jobs=a.jobs)
+    build(a.out, a.nbs, jobs=a.jobs)

@@ -4,7 +4,9 @@
 Rules: markdown cells are copied; code cells are shown as Python blocks with their text output,
 except cells marked `#| hide`; `#|` directive lines are dropped.
 """
-import json, sys
+import json
+import re
+import sys
 from pathlib import Path
 
 root = Path(__file__).resolve().parents[1]
@@ -12,7 +14,7 @@ header = "<!-- Generated from nbs/index.ipynb by tools/readme.py: edit the noteb
 
 
 def _directives(src):
-    return [l[3:].strip() for l in src.splitlines() if l.startswith("#|")]
+    return [line[3:].strip() for line in src.splitlines() if line.startswith("#|")]
 
 
 def _text_outputs(cell):
@@ -35,13 +37,13 @@ def render(nb_path=root / "nbs" / "index.ipynb"):
     parts = []
     for cell in nb["cells"]:
         src = "".join(cell["source"])
-        if cell["cell_type"] == "markdown":
-            parts.append(src.strip())
+        if cell["cell_type"] == "markdown":   # links between notebooks are relative to nbs/; the README sits above it
+            parts.append(re.sub(r"\]\((?![a-z]+:|/|#)([^)]+\.ipynb)", r"](nbs/\1", src.strip()))
         elif cell["cell_type"] == "code":
             dirs = _directives(src)
             if any(d.startswith("hide") for d in dirs):
                 continue
-            code = "\n".join(l for l in src.splitlines() if not l.startswith("#|")).strip()
+            code = "\n".join(line for line in src.splitlines() if not line.startswith("#|")).strip()
             if code and not any(d.startswith("echo: false") for d in dirs):
                 parts.append(f"```python\n{code}\n```")
             for o in _text_outputs(cell):
