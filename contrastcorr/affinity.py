@@ -5,9 +5,7 @@
 # %% ../nbs/01_affinity.ipynb #e7b83794
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
+import math
 from types import SimpleNamespace
 
 import numpy as np
@@ -18,7 +16,7 @@ from .checks import check_tau, check_tensor
 
 # %% auto #0
 __all__ = ['TOLERANCE', 'tolerance', 'assert_near', 'affinity_logits', 'affinity', 'reconstruct', 'window_mask', 'mutual_match',
-           'propagate_labels_dense', 'propagate_labels', 'measure_propagation', 'patch_features', 'reconstruct_next']
+           'propagate_labels_dense', 'propagate_labels', 'patch_features', 'reconstruct_next']
 
 # %% ../nbs/01_affinity.ipynb #6f1b82b7
 TOLERANCE = {torch.float64: 1e-9, torch.float32: 1e-4, torch.float16: 4e-3, torch.bfloat16: 3e-2}
@@ -67,11 +65,16 @@ def reconstruct(L_r, A_rt):
     return torch.einsum('bdn,bnm->bdm', L_r, A_rt)   # (B, D, N_t)
 
 # %% ../nbs/01_affinity.ipynb #d92f692d
+def _closer(d2, radius):
+    "Squared cell distances d2 (exact small integers) -> True where the distance is < `radius` (> 0; itself always)."
+    return (d2 < radius ** 2) | (d2 == 0)   # the second term: radius² underflows to 0 for radius < 1e-162
+
 def window_mask(h, w, radius, device=None):
-    "Bool (h·w, h·w): True where reference cell i lies within Euclidean `radius` cells of target cell j."
+    "Bool (h·w, h·w): True where reference cell i lies closer than `radius` cells (Euclidean) to target cell j."
     ys, xs = torch.meshgrid(torch.arange(h, device=device), torch.arange(w, device=device), indexing='ij')
-    pos = torch.stack([ys.flatten(), xs.flatten()], 1).float()   # (N, 2)
-    return torch.cdist(pos, pos) <= radius                          # (N, N)
+    y, x = ys.flatten().float(), xs.flatten().float()                 # (N,), small integers: squares are exact
+    return _closer((y[:, None] - y) ** 2 + (x[:, None] - x) ** 2, radius)   # (N, N)
+
 
 # %% ../nbs/01_affinity.ipynb #499f1fde
 def _check_refs(F_t, F_r, L_r):
@@ -153,13 +156,13 @@ def _region_geometry(a, R, radius, device):
     # (m, 1); tile cell (i, j) is at (i+R, j+R)
     ti, tj = [v.reshape(-1, 1) for v in torch.meshgrid(ar, ar, indexing='ij')]
     rp, rq = [v.flatten() for v in torch.meshgrid(ak, ak, indexing='ij')]         # (K1²,)
-    return rp, rq, ((ti + R - rp) ** 2 + (tj + R - rq) ** 2 <= radius ** 2).T     # near (K1², m)
+    return rp, rq, _closer((ti + R - rp) ** 2 + (tj + R - rq) ** 2, radius).T     # near (K1², m)
 
 # %% ../nbs/01_affinity.ipynb #0d9be57a
 def _window_plan(F_t, F_r, L_r, tau, topk, radius, win, softmax_over, max_elems, dtype):
     "What every tile of `_propagate_windowed` shares: sizes, channels-last features and labels, geometry."
     B, C, T, h, w = F_r.shape
-    D, R, N, dev, ex = L_r.shape[1], int(radius), h * w, F_t.device, F_t.dtype
+    D, R, N, dev, ex = L_r.shape[1], math.ceil(radius) - 1, h * w, F_t.device, F_t.dtype
     # frames matched everywhere (CRW: the first)
     g_idx = [i for i in range(T) if not win[i]]
     w_idx = [i for i in range(T) if win[i]]                                   # frames matched within the window
@@ -270,7 +273,7 @@ def _check_propagate_args(T, N, topk, softmax_over, window, radius, dtype):
         raise ValueError(f"`softmax_over` must be 'topk' or 'all', got {softmax_over!r}")
     if window is not None and len(window) != T:
         raise ValueError(f"`window` must have one bool per reference frame (T={T}), got {len(window)}")
-    if radius is not None and radius < 0: raise ValueError(f"`radius` must be >= 0 feature cells, got {radius}")
+    if radius is not None and not radius > 0: raise ValueError(f"`radius` must be > 0 feature cells, got {radius}")
     if dtype is not None and not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
         raise TypeError(f"`dtype` must be None or a floating torch.dtype such as torch.bfloat16, got {dtype!r}")
 
@@ -330,7 +333,7 @@ def propagate_labels(F_t, F_r, L_r, tau=1.0, topk=None, radius=None, window=None
     if mutual:   # each reference position's best target score needs one extra pass over the target blocks
         rowmax = torch.stack([(Ft[:, s:s + chunk] @ Fr).amax(1) for s in range(0, N, chunk)], -1).amax(-1)   # (B, T·N)
     if radius is not None:
-        pos = torch.cartesian_prod(torch.arange(h, device=F_t.device), torch.arange(w, device=F_t.device)).float()
+        y, x = torch.cartesian_prod(torch.arange(h, device=F_t.device), torch.arange(w, device=F_t.device)).float().T
         win = torch.ones(T, dtype=torch.bool) if window is None else torch.as_tensor(window, dtype=torch.bool)
     inplace = not (torch.is_grad_enabled() and any(x.requires_grad for x in (F_t, F_r, L_r)))   # no 100 MB copies
     out = []
@@ -342,7 +345,7 @@ def propagate_labels(F_t, F_r, L_r, tau=1.0, topk=None, radius=None, window=None
             S = _mutual_block(S, rowmax, T, N, den_buf if inplace else None)
         if tau != 1: S = S.div_(tau) if inplace else S / tau
         if radius is not None:
-            far = torch.cdist(pos[s:s + m], pos) > radius                        # (m, N)
+            far = ~_closer((y[s:s + m, None] - y) ** 2 + (x[s:s + m, None] - x) ** 2, radius)   # (m, N), exact
             for ti in win.nonzero().flatten().tolist(): S.view(B, m, T, N)[:, :, ti].masked_fill_(far, float('-inf'))
         if topk is None:
             out.append(torch.einsum('bdn,bmn->bdm', Lr, S.softmax(-1)))         # (B, D, m)
@@ -350,34 +353,6 @@ def propagate_labels(F_t, F_r, L_r, tau=1.0, topk=None, radius=None, window=None
         val, idx = _topk_rescored(S, Ft[:, s:s + m], Fr_rows, topk, tau) if low else S.topk(topk, dim=-1)
         out.append(_topk_labels(S, val, idx, Lr, softmax_over, inplace))
     return torch.cat(out, -1).view(B, D, h, w)
-
-# %% ../nbs/01_affinity.ipynb #2aef003c
-_MEASURE = """
-import json, threading, time, torch
-from contrastcorr.affinity import propagate_labels, propagate_labels_dense
-def rss():   # resident memory now, in MB (Linux /proc)
-    with open('/proc/self/statm') as f: return int(f.read().split()[1]) * 4096 / 2**20
-torch.manual_seed({seed})
-F_t = torch.nn.functional.normalize(torch.randn(1, {C}, {h}, {w}), dim=1)
-F_r = torch.nn.functional.normalize(torch.randn(1, {C}, {T}, {h}, {w}), dim=1)
-L_r = torch.rand(1, {D}, {T}, {h}, {w})
-base, peak, done = rss(), [0.0], False
-def watch():
-    while not done: peak[0] = max(peak[0], rss()); time.sleep(0.002)
-th = threading.Thread(target=watch); th.start()
-fn = propagate_labels_dense if {method!r} == 'dense' else propagate_labels
-kw = dict(tau=0.05, topk={topk}, radius={radius}, window=[False] + [True] * ({T} - 1))
-if {method!r} != 'dense': kw['max_elems'] = {max_elems}
-t0 = time.perf_counter(); fn(F_t, F_r, L_r, **kw); dt = time.perf_counter() - t0
-done = True; th.join()
-print(json.dumps([dt, max(peak[0], rss()) - base]))
-"""
-
-def measure_propagation(method='topk', T=21, h=60, w=107, C=64, D=2, topk=10, radius=None, max_elems=2**25, seed=0):
-    "Time one propagation and sample its resident-memory peak above the inputs, in a fresh process (Linux): (s, MB)."
-    code = _MEASURE.format(method=method, T=T, h=h, w=w, C=C, D=D, topk=topk, radius=radius, max_elems=max_elems, seed=seed)
-    out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, check=True)
-    return tuple(json.loads(out.stdout.strip().splitlines()[-1]))
 
 # %% ../nbs/01_affinity.ipynb #8ae43c32
 def patch_features(x, size=8):

@@ -15,10 +15,10 @@ import torch.nn.functional as F
 from PIL import Image
 
 # %% auto #0
-__all__ = ['IMAGE_EXTS', 'DAVIS_PALETTE', 'asset_path', 'import_av', 'pil_to_frame', 'read_frames', 'rgb_to_lab', 'lab_to_rgb',
-           'lab_to_unit', 'unit_to_lab', 'unit_lab', 'read_mask', 'write_mask', 'mask_to_rgb', 'overlay_mask',
-           'read_davis_split', 'DavisDataset', 'sample_davis_root', 'smooth_texture', 'shape_sprites', 'SyntheticVideo',
-           'synthetic_video', 'synthetic_pair_with_shift']
+__all__ = ['IMAGE_EXTS', 'DAVIS_PALETTE', 'asset_path', 'import_av', 'pil_to_frame', 'VideoFrames', 'read_frames', 'rgb_to_lab',
+           'lab_to_rgb', 'lab_to_unit', 'unit_to_lab', 'unit_lab', 'read_mask', 'write_mask', 'mask_to_rgb',
+           'overlay_mask', 'read_davis_split', 'DavisDataset', 'sample_davis_root', 'smooth_texture', 'shape_sprites',
+           'SyntheticVideo', 'synthetic_video', 'synthetic_pair_with_shift']
 
 # %% ../nbs/00_data.ipynb #e0847316
 def asset_path(*parts) -> Path:
@@ -63,32 +63,76 @@ def pil_to_frame(im: Image.Image, size) -> torch.Tensor:
     return torch.from_numpy(np.asarray(im).copy()).permute(2, 0, 1)  # (3, H, W)
 
 # %% ../nbs/00_data.ipynb #e3e15a28
+def _read_image(p: Path, size=None) -> torch.Tensor:
+    "One image file as uint8 (3, H, W); a truncated or unreadable file raises a `ValueError` that names it."
+    try:
+        with Image.open(p) as im: return pil_to_frame(im, size)
+    except (OSError, SyntaxError, ValueError) as e:
+        raise ValueError(f"cannot read image {p}: {e}") from e
+
+def _video_packets(path: Path) -> int:
+    "Frames in a video file, counted from its packets (no decoding): containers' own counts can be missing or off."
+    av = import_av()
+    try:
+        with av.open(str(path)) as c:
+            if not c.streams.video: raise ValueError(f"{path} has no video stream")
+            return sum(1 for pk in c.demux(video=0) if pk.size)
+    except av.error.FFmpegError as e: raise ValueError(f"cannot read video {path}: {e}") from e
+
+def _decode(path: Path, size, stride: int):
+    "Yield every `stride`-th frame of a video file as uint8 (3, H, W), naming the file if decoding fails."
+    av = import_av()
+    try:
+        with av.open(str(path)) as c:
+            for i, frame in enumerate(c.decode(video=0)):
+                if i % stride == 0: yield pil_to_frame(frame.to_image(), size)
+    except av.error.FFmpegError as e: raise ValueError(f"cannot decode video {path}: {e}") from e
+
+
+# %% ../nbs/00_data.ipynb #b451f2c6
+class VideoFrames:
+    "A video file, a frame folder or one image as a sequence of uint8 frames (3, H, W), each read when asked for."
+    def __init__(self, path, size=None, max_frames: int | None = None, stride: int = 1):
+        self.path, self.size, self.stride = Path(path), size, stride
+        if not isinstance(stride, int) or stride < 1: raise ValueError(f"stride must be an int >= 1, got {stride!r}")
+        if max_frames is not None and max_frames < 1:
+            raise ValueError(f"max_frames must be >= 1 or None, got {max_frames!r}")
+        if not self.path.exists(): raise FileNotFoundError(f"no such video file or frame folder: {self.path}")
+        self.files = None                                          # image paths, or None for a video file
+        if self.path.is_dir():
+            self.files = sorted(p for p in self.path.iterdir() if p.suffix.lower() in IMAGE_EXTS)[::stride]
+            if not self.files: raise FileNotFoundError(f"no {'/'.join(IMAGE_EXTS)} frames in folder {self.path}")
+            n = len(self.files)
+        elif self.path.suffix.lower() in IMAGE_EXTS: self.files, n = [self.path], 1
+        else: n = -(-_video_packets(self.path) // stride)
+        if n == 0: raise ValueError(f"decoded no frames from {self.path}")
+        self._n = n if max_frames is None else min(n, max_frames)
+        self._decoder, self._next, self._last = None, 0, None    # a video file: the decoder and where it stands
+
+    def __len__(self): return self._n
+    def __repr__(self): return f"VideoFrames({str(self.path)!r}, {self._n} frames)"
+    def __iter__(self): return (self[t] for t in range(self._n))
+
+    def __getitem__(self, t):
+        "Frame `t` (3, H, W), or frames (n, 3, H, W) of a slice; a video file is decoded forwards (backwards restarts)."
+        if isinstance(t, slice): return torch.stack([self[i] for i in range(*t.indices(self._n))])
+        if not -self._n <= t < self._n: raise IndexError(f"frame {t} of a {self._n}-frame video")
+        t %= self._n
+        if self.files is not None: return _read_image(self.files[t], self.size)
+        if t < self._next - 1 or self._decoder is None:                  # start (again) from the first frame
+            self._decoder, self._next = _decode(self.path, self.size, self.stride), 0
+        while self._next <= t:
+            self._last = next(self._decoder, None)
+            if self._last is None: raise ValueError(f"video {self.path} ended after {self._next} of {self._n} frames")
+            self._next += 1
+        return self._last
+
+
+# %% ../nbs/00_data.ipynb #4a81f16c
 def read_frames(path, size=None, max_frames: int | None = None, stride: int = 1) -> torch.Tensor:
     "Frames of a video file (PyAV) or of a folder of JPEG/PNG images as uint8 (T, 3, H, W)."
-    path = Path(path)
-    if not isinstance(stride, int) or stride < 1: raise ValueError(f"stride must be an int >= 1, got {stride!r}")
-    if max_frames is not None and max_frames < 1:
-        raise ValueError(f"max_frames must be >= 1 or None, got {max_frames!r}")
-    if not path.exists(): raise FileNotFoundError(f"no such video file or frame folder: {path}")
-    if path.is_dir():
-        files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_EXTS)
-        if not files: raise FileNotFoundError(f"no {'/'.join(IMAGE_EXTS)} frames in folder {path}")
-        frames = []
-        for p in files[::stride][:max_frames]:
-            with Image.open(p) as im: frames.append(pil_to_frame(im, size))
-    elif path.suffix.lower() in IMAGE_EXTS:
-        with Image.open(path) as im: frames = [pil_to_frame(im, size)]
-    else:
-        av = import_av()
-        frames = []
-        with av.open(str(path)) as container:
-            if not container.streams.video: raise ValueError(f"{path} has no video stream")
-            for i, frame in enumerate(container.decode(video=0)):
-                if i % stride: continue
-                frames.append(pil_to_frame(frame.to_image(), size))
-                if max_frames is not None and len(frames) >= max_frames: break
-        if not frames: raise ValueError(f"decoded no frames from {path}")
-    return torch.stack(frames)  # (T, 3, H, W)
+    return torch.stack(list(VideoFrames(path, size, max_frames, stride)))  # (T, 3, H, W)
+
 
 # %% ../nbs/00_data.ipynb #7389c6c0
 _RGB2XYZ = ((0.4124564, 0.3575761, 0.1804375),
@@ -172,11 +216,14 @@ def read_mask(path) -> torch.Tensor:
     "DAVIS indexed-palette PNG → uint8 ids (H, W): 0 background, 1..K objects, 255 void."
     path = Path(path)
     if not path.is_file(): raise FileNotFoundError(f"no such mask file: {path}")
-    with Image.open(path) as im:
-        if im.mode != 'P':
-            raise ValueError(f"mask {path} is not an indexed (mode 'P') PNG but mode {im.mode!r}: "
-                             "DAVIS-2017 masks store object ids as palette indices")
-        return torch.from_numpy(np.array(im, dtype=np.uint8))  # (H, W)
+    try:
+        with Image.open(path) as im:
+            mode, ids = im.mode, np.array(im, dtype=np.uint8)                      # (H, W)
+    except (OSError, SyntaxError, ValueError) as e: raise ValueError(f"cannot read mask {path}: {e}") from e
+    if mode != 'P':
+        raise ValueError(f"mask {path} is not an indexed (mode 'P') PNG but mode {mode!r}: "
+                         "DAVIS-2017 masks store object ids as palette indices")
+    return torch.from_numpy(ids)
 
 # %% ../nbs/00_data.ipynb #0dfee93a
 def write_mask(path, mask) -> Path:

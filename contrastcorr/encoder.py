@@ -22,9 +22,10 @@ from .data import asset_path, unit_lab
 
 # %% auto #0
 __all__ = ['OFFICIAL_PREFIX', 'OFFICIAL_IGNORED', 'conv3x3', 'BasicBlock', 'make_layer', 'Encoder', 'n_params', 'pca_rgb',
-           'official_layout', 'fake_official_checkpoint', 'load_official', 'LabCells', 'official_input',
-           'OfficialInput', 'atomic_save', 'encoder_config', 'save_encoder', 'load_encoder', 'encoder_from',
-           'channel_dropout', 'lab_targets', 'ColourAE', 'random_lab_crops', 'train_colour_ae']
+           'official_layout', 'fake_official_checkpoint', 'nonfinite_tensors', 'read_checkpoint', 'load_official',
+           'LabCells', 'official_input', 'OfficialInput', 'atomic_save', 'encoder_config', 'save_encoder',
+           'load_encoder', 'encoder_from', 'channel_dropout', 'lab_targets', 'ColourAE', 'random_lab_crops',
+           'train_colour_ae']
 
 # %% ../nbs/02_encoder.ipynb #d249b8bf
 def conv3x3(in_ch: int, out_ch: int, stride: int = 1) -> nn.Conv2d:
@@ -125,6 +126,40 @@ def fake_official_checkpoint(seed: int = 0, data_parallel: bool = False) -> dict
         sd[('module.' if data_parallel else '') + k] = t
     return {'epoch': 199, 'state_dict': sd, 'best_loss': 0.5}
 
+# %% ../nbs/02_encoder.ipynb #d2596869
+def nonfinite_tensors(obj, prefix: str = '') -> list[str]:
+    "Names of the float tensors in a nested dict/list/tuple `obj` that hold NaN or ±inf."
+    if isinstance(obj, torch.Tensor):
+        return [prefix or 'tensor'] if obj.is_floating_point() and not torch.isfinite(obj).all() else []
+    if isinstance(obj, Mapping): items = obj.items()
+    elif isinstance(obj, (list, tuple)): items = enumerate(obj)
+    else: return []
+    return [name for k, v in items for name in nonfinite_tensors(v, f'{prefix}.{k}' if prefix else str(k))]
+
+def read_checkpoint(path, what: str = 'checkpoint') -> Mapping:
+    "The dict `torch.save` wrote to `path`, read as tensors only; each way the file can be wrong: one line naming it."
+    import pickle
+    import zipfile
+    path = Path(path)
+    if not path.is_file(): raise FileNotFoundError(f"{what} not found: {path}")
+    try: ck = torch.load(path, map_location='cpu', weights_only=True)
+    except pickle.UnpicklingError as e:
+        if zipfile.is_zipfile(path):                                 # a real torch file, with objects we will not run
+            raise ValueError(f"cannot read {what} {path}: it holds Python objects besides tensors, and contrastcorr "
+                             "reads tensor files only (weights_only=True): re-save its state dicts with torch.save"
+                             ) from e
+        raise ValueError(f"cannot read {what} {path}: not a PyTorch checkpoint (a file torch.save writes)") from e
+    except (RuntimeError, EOFError, OSError, ValueError) as e:
+        raise ValueError(f"cannot read {what} {path}: truncated or not a PyTorch checkpoint (copy or download it "
+                         "again)") from e
+    if not isinstance(ck, Mapping): raise ValueError(f"{what} {path} holds a {type(ck).__name__}, expected a dict")
+    bad = nonfinite_tensors(ck)
+    if bad:
+        more = f' and {len(bad) - 3} more' if len(bad) > 3 else ''
+        raise ValueError(f"{what} {path} holds NaN or infinite values in {', '.join(bad[:3])}{more}: the run that "
+                         "wrote it diverged; use an earlier checkpoint")
+    return ck
+
 # %% ../nbs/02_encoder.ipynb #89237f37
 def _key_list(keys, n: int = 8) -> str:
     "Comma-separated first `n` keys, plus how many more."
@@ -135,7 +170,7 @@ def load_official(encoder: nn.Module, state_dict_or_path, strict: bool = True,
                   prefix: str = OFFICIAL_PREFIX) -> nn.Module:
     "Load the official checkpoint's `gray_encoder.*` tensors into `encoder` (keys map 1:1); returns `encoder`."
     sd = state_dict_or_path
-    if isinstance(sd, (str, Path)): sd = torch.load(sd, map_location='cpu', weights_only=True)
+    if isinstance(sd, (str, Path)): sd = read_checkpoint(sd, 'official checkpoint')
     if not isinstance(sd, Mapping):
         raise TypeError("`state_dict_or_path` must be a path or a dict (a checkpoint with 'state_dict', or a state "
                         f"dict), got {type(sd).__name__}")
@@ -219,22 +254,13 @@ def save_encoder(path, encoder: nn.Module) -> Path:
     return atomic_save({'config': encoder_config(encoder), 'encoder': sd}, path)
 
 # %% ../nbs/02_encoder.ipynb #7aff5565
-def _read_encoder_file(path) -> Mapping:
-    "The dict an encoder file holds; a clear error if it cannot be read or holds something else."
-    if not Path(path).is_file(): raise FileNotFoundError(f"encoder checkpoint not found: {path}")
-    try: ck = torch.load(path, map_location='cpu', weights_only=True)
-    except Exception as e: raise ValueError(f"cannot read encoder checkpoint {path}: {type(e).__name__}: {e}") from e
-    if not isinstance(ck, Mapping):
-        raise ValueError(f"{path} is not an encoder file: it holds a {type(ck).__name__}, expected a dict")
-    return ck
-
 def _is_official(ck: Mapping) -> bool:
     sd = ck.get('state_dict', ck)
     return isinstance(sd, Mapping) and any(str(k).removeprefix('module.').startswith(OFFICIAL_PREFIX) for k in sd)
 
 def load_encoder(path, device=None) -> nn.Module:
     "The encoder in a file, in eval mode on `device`: ours (`save_encoder`) or the official one (`OfficialInput`)."
-    ck = _read_encoder_file(path)
+    ck = read_checkpoint(path, 'encoder checkpoint')           # one line per way the file can be wrong
     if 'encoder' in ck:
         enc = Encoder(**dict(ck.get('config') or {}))
         try: enc.load_state_dict(ck['encoder'])

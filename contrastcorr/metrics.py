@@ -9,11 +9,13 @@ import argparse
 import json
 import math
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from .checks import int_option
 from .data import read_davis_split, read_mask
 
 # %% auto #0
@@ -201,6 +203,13 @@ def _list_sequences(root: Path, ann_dir: Path, year: str, split: str) -> list[st
     try: return read_davis_split(root, year, split)
     except FileNotFoundError: return sorted(p.name for p in ann_dir.iterdir() if p.is_dir())
 
+# %% ../nbs/09_metrics.ipynb #390df89f
+def _check_ground_truth(first: torch.Tensor, path: Path):
+    "Warn when a sequence's first ground-truth frame (H, W) holds no object, only background and void (255)."
+    if (first == 255).any() and not ((first > 0) & (first < 255)).any():
+        warnings.warn(f"ground truth {path} holds no object, only background and void (255): DAVIS reads 255 as "
+                      "void, so this sequence scores nothing; if 255 marks your object, store it as id 1")
+
 # %% ../nbs/09_metrics.ipynb #0f7e3c32
 _GLOBAL_KEYS = ('J&F-Mean', 'J-Mean', 'J-Recall', 'J-Decay', 'F-Mean', 'F-Recall', 'F-Decay')
 
@@ -214,6 +223,7 @@ def _read_sequence(ann_dir: Path, pred_root: Path, seq: str, binarize: bool, max
     if not (pred_root/seq).is_dir():
         raise FileNotFoundError(f"no predictions for sequence {seq!r}: folder {pred_root/seq} missing")
     gt = torch.stack([_read_ids(f, 'ground-truth') for f in gt_files])  # (T, H, W)
+    _check_ground_truth(gt[0], gt_files[0])
     K = 1 if binarize else int(torch.where(gt[0] == 255, 0, gt[0]).max())   # objects: ids in the first frame (official)
     names, preds = [f.stem for f in gt_files[1:-1]], []
     for n in names:
@@ -301,7 +311,8 @@ def add_evaluate_args(parser: argparse.ArgumentParser) -> argparse.ArgumentParse
     parser.add_argument('--binarize', action='store_true', help='merge all object ids into one object (binary masks)')
     parser.add_argument('--exclude-void', action='store_true', help='exclude void (255) pixels (the official tool does '
                                                                     'not)')
-    parser.add_argument('--max-frames', type=int, default=None, help='score only the first N frames of each sequence')
+    parser.add_argument('--max-frames', type=int_option(3), default=None, help='score only the first N frames of each '
+                                                                        'sequence (>= 3)')
     parser.add_argument('--json', action='store_true', help='print the results as JSON instead of tables')
     return parser
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import os
 from collections import deque
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -15,20 +16,21 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from PIL import Image
+from PIL import GifImagePlugin, Image
 from tqdm.auto import tqdm
 
 from .affinity import propagate_labels
-from .checks import check_frames
-from .data import DavisDataset, overlay_mask, read_frames, unit_lab, write_mask
+from .checks import UsageError, check_frames, float_option, int_option
+from .data import DavisDataset, VideoFrames, overlay_mask, unit_lab, write_mask
 from .devices import pick_device
 from .encoder import encoder_from
 
 # %% auto #0
 __all__ = ['PRESETS', 'PropagationConfig', 'get_config', 'context_indices', 'working_size', 'pad_to_multiple', 'frames_to_input',
-           'object_ids', 'mask_to_labels', 'labels_to_mask', 'affinity_dtype', 'propagate_step', 'propagate_iter',
-           'propagate_video', 'keypoint_maps', 'decode_keypoints', 'propagate_keypoints', 'propagate_davis',
-           'read_first_mask', 'save_overlay_gif', 'add_propagate_args', 'propagate_cli']
+           'object_ids', 'nearest_index', 'mask_to_labels', 'labels_to_mask', 'affinity_dtype', 'propagate_step',
+           'propagate_iter', 'propagate_masks', 'propagate_video', 'keypoint_maps', 'decode_keypoints',
+           'propagate_keypoints', 'check_first_mask', 'davis_first_masks', 'propagate_davis', 'read_first_mask',
+           'GifWriter', 'save_overlay_gif', 'add_propagate_args', 'clear_results', 'prepare_out', 'propagate_cli']
 
 # %% ../nbs/08_propagation.ipynb #4b765dc2
 _DTYPES = ('auto', 'bfloat16', 'float32')   # how the products that choose the top-k are computed (`affinity_dtype`)
@@ -37,12 +39,13 @@ _DTYPES = ('auto', 'bfloat16', 'float32')   # how the products that choose the t
 class PropagationConfig:
     "How labels travel through a video at test time (defaults: the CRW protocol; see `PRESETS`)."
     n_recent: int = 20              # short-term context: frames just before the target (CRW 20, ContrastCorr 7)
+    fill_context: bool = True       # short-term context topped up with copies of frame 0 until t > n_recent (CRW)
     l2_normalize: bool = True       # cosine affinities (CRW) or raw dot products (ContrastCorr)
     tau: float = 0.05               # logits = F_rᵀF_t / τ (ContrastCorr's multiplier `temp=1` is τ = 1)
     topk: int = 10                  # reference positions kept per target position
     softmax_over: str = 'topk'      # 'topk': softmax over the k kept (CRW); 'all': over all, keep k as is (official)
     mutual: bool = False            # mutual matching S³/(rowmax·colmax) before the softmax (ContrastCorr)
-    radius: float | None = 12       # local window (feature cells) on the short-term frames, never the first; None: off
+    radius: float | None = 12       # window on the short-term frames (not the first): cells nearer than this; None: off
     combine: str = 'joint'          # 'joint': one softmax over the context (CRW); 'mean': per reference, averaged
     short_side: int | None = None   # resize frames so the short side is this (ContrastCorr 560); None: native size
     size_multiple: int = 8          # ... and the long side floored to a multiple of this (ContrastCorr 64)
@@ -56,7 +59,7 @@ class PropagationConfig:
         for name, ok, want in [('n_recent', self.n_recent >= 0, '>= 0'), ('tau', self.tau > 0, '> 0'),
                                ('topk', self.topk >= 1, '>= 1'),
                                ('softmax_over', self.softmax_over in ('topk', 'all'), "'topk' or 'all'"),
-                               ('radius', self.radius is None or self.radius >= 0, 'None or >= 0'),
+                               ('radius', self.radius is None or self.radius > 0, 'None or > 0'),
                                ('combine', self.combine in ('joint', 'mean'), "'joint' or 'mean'"),
                                ('short_side', self.short_side is None or mult8(self.short_side),
                                 'None or a multiple of 8'),
@@ -69,9 +72,9 @@ class PropagationConfig:
 # %% ../nbs/08_propagation.ipynb #363d3403
 PRESETS = {
     'crw': PropagationConfig(),
-    'contrastcorr': PropagationConfig(n_recent=7, l2_normalize=False, tau=1.0, topk=5, softmax_over='all', mutual=True,
-                                      radius=None, combine='mean', short_side=560, size_multiple=64,
-                                      label_resize='nearest', minmax=True),
+    'contrastcorr': PropagationConfig(n_recent=7, fill_context=False, l2_normalize=False, tau=1.0, topk=5,
+                                      softmax_over='all', mutual=True, radius=None, combine='mean', short_side=560,
+                                      size_multiple=64, label_resize='nearest', minmax=True),
 }
 
 def get_config(config=None) -> PropagationConfig:
@@ -82,10 +85,12 @@ def get_config(config=None) -> PropagationConfig:
     raise ValueError(f"`config` must be a PropagationConfig or one of the presets {list(PRESETS)}, got {config!r}")
 
 # %% ../nbs/08_propagation.ipynb #e064db18
-def context_indices(t: int, n_recent: int) -> list[int]:
-    "Reference frames of target frame t >= 1: the first frame and the `n_recent` frames before t (each once)."
+def context_indices(t: int, n_recent: int, fill: bool = False) -> list[int]:
+    "Reference frames of target t >= 1: the first frame, then the `n_recent` frames before t (`fill`: those < 0 are 0)."
     if t < 1: raise ValueError(f"`t` must be >= 1 (frame 0 is given), got {t}")
+    if fill: return [0] + [max(0, i) for i in range(t - n_recent, t)]
     return [0] + list(range(max(1, t - n_recent), t))
+
 
 # %% ../nbs/08_propagation.ipynb #47bff2dd
 def working_size(H: int, W: int, short_side: int | None = None, multiple: int = 8) -> tuple[int, int]:
@@ -117,45 +122,51 @@ def object_ids(mask: torch.Tensor) -> torch.Tensor:
     ids = torch.unique(mask.long())
     return torch.cat([ids.new_zeros(1), ids[(ids > 0) & (ids < 255)]])
 
-def mask_to_labels(mask: torch.Tensor, ids: torch.Tensor, size, resize: str = 'bilinear',
-                   stride: int = 8) -> torch.Tensor:
-    "Ids (H, W) → soft labels (D, h, w) at the feature grid of frames processed at `size` = (H', W') (D = len(ids))."
-    m = mask.long()
-    if tuple(size) != tuple(m.shape):
-        m = F.interpolate(m[None, None].float(), size=tuple(size), mode='nearest')[0, 0].long()
-    m = pad_to_multiple(m, stride)                                                  # (Hp, Wp)
-    h, w = m.shape[0] // stride, m.shape[1] // stride
-    if resize == 'nearest': m = m[stride // 2::stride, stride // 2::stride]     # the id at each cell's centre pixel
-    L = (m[None] == ids.to(m.device)[:, None, None]).float()                        # (D, ., .) one-hot
+def nearest_index(n_in: int, n_out: int, device=None) -> torch.Tensor:
+    "Source index of each of `n_out` samples resized from `n_in` by nearest neighbour at pixel centres (PIL's rule)."
+    i = ((torch.arange(n_out, device=device, dtype=torch.float64) + 0.5) * (n_in / n_out)).floor().long()
+    return i.clamp_(max=n_in - 1)
+
+def mask_to_labels(mask: torch.Tensor, ids: torch.Tensor, size, resize: str = 'bilinear', stride: int = 8):
+    "Ids (H, W) → soft labels (D, h, w) (D = len(ids)) on the grid (h, w) = ⌈size / stride⌉ of frames at `size`."
+    h, w = -(-size[0] // stride), -(-size[1] // stride)
+    m, ids = mask.long(), ids.to(mask.device)
+    if resize == 'nearest':   # the id under each cell's centre, straight from the mask (official: PIL nearest)
+        m = m[nearest_index(m.shape[0], h, m.device)][:, nearest_index(m.shape[1], w, m.device)]
+    L = (m[None] == ids[:, None, None]).float()                                     # (D, ., .) one-hot
     L[0] += 1 - L.sum(0)                                                            # void (no channel) → background
     if resize == 'nearest': return L                                                # (D, h, w)
-    return F.interpolate(L[None], size=(h, w), mode='bilinear', align_corners=False)[0]   # (D, h, w)
+    return F.interpolate(L[None], size=(h, w), mode='bilinear', align_corners=False)[0]   # (D, h, w), CRW's cv2.resize
+
 
 # %% ../nbs/08_propagation.ipynb #3a38779e
-def labels_to_mask(L: torch.Tensor, ids: torch.Tensor, size, out_size=None, minmax: bool = False,
-                   stride: int = 8) -> torch.Tensor:
-    "Soft labels (D, h, w) → ids (H, W) uint8: ×`stride` bilinear, crop to `size`, min-max (optional), argmax, resize."
-    up = F.interpolate(L[None], scale_factor=stride, mode='bilinear', align_corners=False)[0]   # (D, 8h, 8w)
-    up = up[:, :size[0], :size[1]]                                                  # drop the padding
+def labels_to_mask(L: torch.Tensor, ids: torch.Tensor, size, out_size=None, minmax: bool = False) -> torch.Tensor:
+    "Soft labels (D, h, w) → ids (H, W) uint8: bilinear to `size`, min-max (optional), argmax, nearest to `out_size`."
+    up = F.interpolate(L[None], size=tuple(size), mode='bilinear', align_corners=False)[0]   # (D, H', W')
     if minmax:   # official norm_mask: a channel with any mass is rescaled to [0, 1]
         lo = up.amin((1, 2), keepdim=True)
         span = (up - lo).amax((1, 2), keepdim=True)
         up = torch.where(span > 0, (up - lo) / span.clamp_min(1e-12), up)
     pred = ids.to(up.device)[up.argmax(0)]                                          # (H', W') ids
     if out_size is not None and tuple(out_size) != tuple(pred.shape):
-        pred = F.interpolate(pred[None, None].float(), size=tuple(out_size), mode='nearest')[0, 0].long()
+        rows, cols = (nearest_index(n, o, pred.device) for n, o in zip(pred.shape, out_size))
+        pred = pred[rows][:, cols]
     return pred.to(torch.uint8)
+
 
 # %% ../nbs/08_propagation.ipynb #576a0bec
 @functools.cache
 def _cpu_has_bf16() -> bool:
-    "True on a Linux CPU with AMX or AVX512-BF16, where oneDNN multiplies bfloat16 matrices several times faster."
+    "True where torch runs AVX-512 kernels on a Linux CPU with AMX or AVX512-BF16 (bfloat16 products several × faster)."
+    if not torch.backends.cpu.get_cpu_capability().startswith(('AVX512', 'AMX')): return False   # ATEN_CPU_CAPABILITY
     try: flags = Path('/proc/cpuinfo').read_text().split()
     except OSError: return False
     return 'amx_bf16' in flags or 'avx512_bf16' in flags
 
 def affinity_dtype(name: str, device) -> torch.dtype | None:
     "The dtype `propagate_labels` chooses the top-k in: None (float32, exact) or bfloat16 ('auto': where it is fast)."
+    if name == 'auto': name = os.environ.get('CONTRASTCORR_AFFINITY_DTYPE', 'auto')   # a machine-wide override
+    if name not in _DTYPES: raise ValueError(f"CONTRASTCORR_AFFINITY_DTYPE must be one of {_DTYPES}, got {name!r}")
     if name == 'auto':
         device = torch.device(device)
         fast = torch.cuda.is_bf16_supported() if device.type == 'cuda' else device.type == 'cpu' and _cpu_has_bf16()
@@ -165,8 +176,11 @@ def affinity_dtype(name: str, device) -> torch.dtype | None:
 def propagate_step(F_t: torch.Tensor, F_refs: list, L_refs: list, config: PropagationConfig) -> torch.Tensor:
     "L̂_t (D, h, w) from target features F_t (C, h, w) and the context: lists of F_r (C, h, w), L_r (D, h, w)."
     cfg, T = config, len(F_refs)
+    # copies of frame 0 in the context (`fill_context`): one near-tie cell, repeated, could fill all 2k low-precision
+    # candidates and push the true best out, so those steps choose in float32
+    copies = any(f is F_refs[0] for f in F_refs[1:])
     kw = dict(tau=cfg.tau, mutual=cfg.mutual, softmax_over=cfg.softmax_over, max_elems=cfg.max_elems, radius=cfg.radius,
-              dtype=affinity_dtype(cfg.dtype, F_t.device))
+              dtype=None if copies else affinity_dtype(cfg.dtype, F_t.device))
     N = F_t.shape[-2] * F_t.shape[-1]
     if cfg.combine == 'joint':
         F_r = torch.stack([f.permute(1, 2, 0) for f in F_refs]).permute(3, 0, 1, 2)[None]   # (1, C, T, h, w) NHWC
@@ -196,11 +210,13 @@ def propagate_iter(frames: torch.Tensor, L_0: torch.Tensor, encoder: nn.Module, 
             raise ValueError(f"the encoder must map (1, 3, H, W) to stride-8 features (1, C, H/8, W/8) = "
                              f"(1, C, {L_0.shape[-2]}, "
                              f"{L_0.shape[-1]}), got {tuple(f.shape)}")
+        if not torch.isfinite(f).all(): raise ValueError(f"the encoder gave NaN or infinite features for frame {t}")
         return (F.normalize(f, dim=1) if cfg.l2_normalize else f)[0].float()
+    if not torch.isfinite(L_0).all(): raise ValueError("the first frame's labels `L_0` hold NaN or infinite values")
     L_0 = L_0.to(device)
     F_0 = features(0)
     yield 0, L_0
-    recent = deque(maxlen=cfg.n_recent)                                           # (F_r, L_r) of the frames before t
+    recent = deque([(F_0, L_0)] * cfg.n_recent if cfg.fill_context else [], maxlen=cfg.n_recent)   # (F_r, L_r) before t
     for t in range(1, len(frames)):
         F_t = features(t)
         L_t = propagate_step(F_t, [F_0] + [f for f, _ in recent], [L_0] + [L_r for _, L_r in recent], cfg)
@@ -208,26 +224,30 @@ def propagate_iter(frames: torch.Tensor, L_0: torch.Tensor, encoder: nn.Module, 
         yield t, L_t
 
 # %% ../nbs/08_propagation.ipynb #60bfec37
+def propagate_masks(frames, first_mask, encoder, config='crw', device=None, progress: bool = True):
+    "Yield the ids (H, W) uint8 of frames t = 0..T-1: uint8 RGB (T, 3, H, W), or `VideoFrames` read one at a time."
+    if not isinstance(frames, VideoFrames): check_frames(frames)
+    T, (H, W) = len(frames), frames[0].shape[-2:]
+    first_mask = torch.as_tensor(first_mask)
+    if first_mask.shape != (H, W):
+        raise ValueError(f"`first_mask` must be (H, W) = {(H, W)} like the frames, got {tuple(first_mask.shape)}")
+    if first_mask.is_floating_point(): raise TypeError(f"`first_mask` must hold integer ids, got {first_mask.dtype}")
+    if first_mask.min() < 0 or first_mask.max() > 255:
+        raise ValueError(f"`first_mask` ids must be in 0..255 (255: void), got {first_mask.min()}..{first_mask.max()}")
+    cfg, enc = get_config(config), encoder_from(encoder, device)
+    size = working_size(H, W, cfg.short_side, cfg.size_multiple)
+    ids = object_ids(first_mask)
+    L_0 = mask_to_labels(first_mask, ids, size, cfg.label_resize)                    # (D, h, w)
+    steps = propagate_iter(frames, L_0, enc, cfg, size, device)
+    for t, L_t in tqdm(steps, total=T, disable=not progress, desc='propagate'):
+        yield first_mask.to(torch.uint8) if t == 0 else labels_to_mask(L_t, ids, size, (H, W), cfg.minmax).cpu()
+
 def propagate_video(frames: torch.Tensor, first_mask, encoder, config='crw', device=None,
                     progress: bool = True) -> torch.Tensor:
     "Carry the first frame's object ids (H, W) through uint8 RGB frames (T, 3, H, W) → ids (T, H, W) uint8."
     check_frames(frames)
-    first_mask = torch.as_tensor(first_mask)
-    if first_mask.shape != frames.shape[-2:]:
-        raise ValueError(f"`first_mask` must be (H, W) = {tuple(frames.shape[-2:])} like the frames, "
-                         f"got {tuple(first_mask.shape)}")
-    if first_mask.is_floating_point():
-        raise TypeError(f"`first_mask` must hold integer ids, got {first_mask.dtype}")
-    cfg, enc = get_config(config), encoder_from(encoder, device)
-    T, _, H, W = frames.shape
-    size = working_size(H, W, cfg.short_side, cfg.size_multiple)
-    ids = object_ids(first_mask)
-    L_0 = mask_to_labels(first_mask, ids, size, cfg.label_resize)                    # (D, h, w)
-    out = torch.empty(T, H, W, dtype=torch.uint8)
-    out[0] = first_mask.to(torch.uint8)
-    steps = propagate_iter(frames, L_0, enc, cfg, size, device)
-    for t, L_t in tqdm(steps, total=T, disable=not progress, desc='propagate'):
-        if t: out[t] = labels_to_mask(L_t, ids, size, (H, W), cfg.minmax).cpu()
+    out = torch.empty(len(frames), *frames.shape[-2:], dtype=torch.uint8)
+    for t, m in enumerate(propagate_masks(frames, first_mask, encoder, config, device, progress)): out[t] = m
     return out
 
 # %% ../nbs/08_propagation.ipynb #8809d27e
@@ -269,36 +289,42 @@ def propagate_keypoints(frames: torch.Tensor, kps0, encoder, config='crw', devic
     return out
 
 # %% ../nbs/08_propagation.ipynb #7c16f1ab
+def check_first_mask(mask: torch.Tensor, source) -> torch.Tensor:
+    "`mask` (H, W) if it holds an object (ids 1..254); else an error that names `source` and says why."
+    if not ((mask > 0) & (mask < 255)).any():
+        why = ("only background and void (255); DAVIS reads 255 as void, not as an object: store the object as id 1"
+               if (mask == 255).any() else "only background (0): nothing to propagate")
+        raise ValueError(f"first mask {source} has no object pixels, {why}")
+    return mask
+
+def davis_first_masks(ds: DavisDataset, sequences=None) -> dict:
+    "{sequence: first-frame ids (H, W)} of `sequences` (default: the split), each checked before any work starts."
+    seqs = ds.sequences if sequences is None else [sequences] if isinstance(sequences, str) else list(sequences)
+    missing = [s for s in seqs if not (ds.image_dir / s).is_dir()]
+    if missing:
+        available = sorted(p.name for p in ds.image_dir.iterdir())
+        raise FileNotFoundError(f"sequences {missing} not found in {ds.image_dir} (available: {available})")
+    return {s: check_first_mask(ds.first_mask(s), ds.mask_dir / s / f'{ds.frame_names(s)[0]}.png') for s in seqs}
+
 def propagate_davis(davis_root, out_dir, encoder, sequences=None, config='crw', device=None,
                     max_frames: int | None = None,
                     annotations='Annotations', resolution: str = '480p', year: str = '2017', split: str = 'val',
                     progress: bool = True) -> dict:
     "Propagate each sequence's first-frame mask and write `out_dir/<seq>/<frame>.png`; returns {seq: frames written}."
     ds = DavisDataset(davis_root, year=year, split=split, resolution=resolution, annotations_dir=annotations)
-    seqs = ds.sequences if sequences is None else [sequences] if isinstance(sequences, str) else list(sequences)
-    missing = [s for s in seqs if not (ds.image_dir / s).is_dir()]
-    if missing:
-        available = sorted(p.name for p in ds.image_dir.iterdir())
-        raise FileNotFoundError(f"sequences {missing} not found in {ds.image_dir} (available: {available})")
+    firsts = davis_first_masks(ds, sequences)
     enc, written = encoder_from(encoder, device), {}
-    for seq in seqs:
-        frames, names = ds.frames(seq, max_frames=max_frames), ds.frame_names(seq)[:max_frames]
-        masks = propagate_video(frames, ds.first_mask(seq), enc, config, device, progress)
-        for name, m in zip(names, masks): write_mask(Path(out_dir) / seq / f'{name}.png', m)
+    for seq, first in firsts.items():
+        frames, names = VideoFrames(ds.image_dir / seq, max_frames=max_frames), ds.frame_names(seq)[:max_frames]
+        for name, m in zip(names, propagate_masks(frames, first, enc, config, device, progress)):
+            write_mask(Path(out_dir) / seq / f'{name}.png', m)
         written[seq] = len(names)
     return written
 
 # %% ../nbs/08_propagation.ipynb #29fdeecb
-def read_first_mask(path) -> torch.Tensor:
-    "A first-frame mask (H, W) uint8: a palette PNG's ids, or a drawing whose non-black colours become ids 1, 2, …"
-    path = Path(path)
-    if not path.is_file(): raise FileNotFoundError(f"mask file not found: {path}")
-    try:
-        with Image.open(path) as im:
-            im.load()
-            if im.mode == 'P': return torch.from_numpy(np.array(im, dtype=np.uint8))
-            rgb = np.array(im.convert('RGB'))                                      # (H, W, 3)
-    except OSError as e: raise ValueError(f"cannot read mask image {path}: {e}") from e
+def _flat_colour_ids(rgba: np.ndarray, path) -> np.ndarray:
+    "RGBA (H, W, 4) → ids (H, W) uint8: black and transparent are 0, every other colour an id 1, 2, … in colour order."
+    rgb = np.where(rgba[..., 3:] == 0, 0, rgba[..., :3])                               # (H, W, 3)
     colours, inv = np.unique(rgb.reshape(-1, 3), axis=0, return_inverse=True)
     fg = ~(colours == 0).all(1)
     if fg.sum() > 254:
@@ -306,19 +332,64 @@ def read_first_mask(path) -> torch.Tensor:
                          "and save as PNG (not JPEG)")
     ids = np.zeros(len(colours), dtype=np.uint8)
     ids[fg] = np.arange(1, fg.sum() + 1)
-    return torch.from_numpy(ids[inv.reshape(-1)].reshape(rgb.shape[:2]))
+    return ids[inv.reshape(-1)].reshape(rgb.shape[:2])
 
-def save_overlay_gif(path, frames: torch.Tensor, masks: torch.Tensor, fps: float = 8, width: int | None = 480,
-                     alpha: float = 0.5) -> Path:
-    "Write uint8 frames (T, 3, H, W) with palette-coloured ids (T, H, W) blended in as a looping GIF (`width` px wide)."
+def read_first_mask(path) -> torch.Tensor:
+    "A first-frame mask (H, W) uint8 from a palette PNG, a binary 0/255 mask or flat colours on black (rules above)."
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    blend = overlay_mask(frames, masks, alpha).permute(0, 2, 3, 1).numpy()         # (T, H, W, 3)
-    ims = [Image.fromarray(b) for b in blend]
-    if width and ims[0].width > width:
-        ims = [im.resize((width, round(im.height * width / im.width)), Image.BILINEAR) for im in ims]
-    ims[0].save(path, save_all=True, append_images=ims[1:], duration=round(1000 / fps), loop=0)
-    return path
+    if not path.is_file(): raise FileNotFoundError(f"mask file not found: {path}")
+    try:
+        with Image.open(path) as im:
+            palette = im.mode == 'P'
+            arr = np.array(im, dtype=np.uint8) if palette else np.array(im.convert('RGBA'))
+    except (OSError, SyntaxError, ValueError) as e: raise ValueError(f"cannot read mask image {path}: {e}") from e
+    if not palette: ids = _flat_colour_ids(arr, path)
+    elif set(np.unique(arr).tolist()) <= {0, 255}: ids = (arr == 255).astype(np.uint8)    # binary: one object
+    else: ids = arr
+    return torch.from_numpy(ids)
+
+# %% ../nbs/08_propagation.ipynb #877e3c5e
+class GifWriter:
+    "An animated GIF written one frame at a time, each with its own 256-colour table: flat memory for any length."
+    def __init__(self, path, fps: float = 8, width: int | None = 480):
+        if not 0 < fps <= 100: raise ValueError(f"fps must be in (0, 100] (GIF delays are 1/100 s), got {fps}")
+        self.path, self.width, self.delay, self.n, self._size = Path(path), width, round(1000 / fps), 0, None
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._tmp = self.path.with_name(f'.{self.path.name}.{os.getpid()}.tmp')       # renamed into place by `close`
+        self._f = open(self._tmp, 'wb')
+
+    def add(self, rgb: torch.Tensor):
+        "Append a uint8 RGB frame (3, H, W), scaled to `width` px wide."
+        im = Image.fromarray(rgb.permute(1, 2, 0).cpu().numpy())
+        if self.width and im.width > self.width:
+            im = im.resize((self.width, round(im.height * self.width / im.width)), Image.BILINEAR)
+        if self._size is None: self._size = im.size
+        if im.size != self._size:
+            raise ValueError(f"GIF frame {self.n} is {im.size[0]}×{im.size[1]}, the first was "
+                             f"{self._size[0]}×{self._size[1]} (width × height)")
+        im = im.convert('P', palette=Image.Palette.ADAPTIVE)
+        if self.n == 0:
+            self._f.write(b''.join(GifImagePlugin.getheader(im, None, {'loop': 0, 'duration': self.delay})[0]))
+        self._f.write(b''.join(GifImagePlugin.getdata(im, (0, 0), duration=self.delay, include_color_table=True)))
+        self.n += 1
+
+    def close(self) -> Path:
+        "Finish the file and move it into place."
+        self._f.write(b';'); self._f.close()
+        os.replace(self._tmp, self.path)
+        return self.path
+
+    def __enter__(self): return self
+    def __exit__(self, exc_type, *_):
+        if exc_type is None: return self.close()
+        try: self._f.close()                                                        # may fail again on a full disk
+        finally: self._tmp.unlink(missing_ok=True)                                 # an error: no half-written GIF
+
+def save_overlay_gif(path, frames, masks, fps: float = 8, width: int | None = 480, alpha: float = 0.5) -> Path:
+    "Write uint8 frames (T, 3, H, W) with palette-coloured ids (T, H, W) blended in as a looping GIF (`width` px wide)."
+    with GifWriter(path, fps, width) as gif:
+        for frame, mask in zip(frames, masks): gif.add(overlay_mask(frame, mask, alpha))
+    return gif.path
 
 # %% ../nbs/08_propagation.ipynb #7b23f01b
 def add_propagate_args(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -328,55 +399,98 @@ def add_propagate_args(parser: argparse.ArgumentParser) -> argparse.ArgumentPars
     src = parser.add_mutually_exclusive_group(required=True)
     src.add_argument('--davis-root', help='DAVIS-format folder (JPEGImages/, Annotations/, ImageSets/)')
     src.add_argument('--video', help='your own clip: a video file (needs PyAV) or a folder of JPEG/PNG frames')
-    parser.add_argument('--mask', help='with --video: first-frame mask PNG (palette ids, or flat colours on black)')
+    parser.add_argument('--mask', help='with --video: first-frame mask PNG (palette ids, a 0/255 binary mask, or '
+                                       'flat colours on black)')
     parser.add_argument('--sequences', nargs='+', default=None,
                         help='DAVIS sequences (default: ImageSets/<year>/<split>.txt)')
     parser.add_argument('--annotations', default='Annotations',
                         help='folder of first-frame masks, relative to --davis-root or absolute')
-    parser.add_argument('--out', required=True, help='output folder')
+    parser.add_argument('--out', required=True, help='output folder: empty or new, unless --overwrite')
+    parser.add_argument('--overwrite', action='store_true', help='replace the results of an earlier run in --out '
+                        '(its PNG folders and overlay.gif; other files are kept)')
     parser.add_argument('--protocol', choices=list(PRESETS), default='crw', help='test protocol (default: crw)')
     parser.add_argument('--device', default=None, help='torch device (default: cuda, else mps, else cpu)')
     parser.add_argument('--dtype', choices=_DTYPES, default=None,
                         help="products that choose the top-k (default: the protocol's; float32 = exact everywhere)")
-    parser.add_argument('--max-frames', type=int, default=None, help='only the first N frames of each video')
-    parser.add_argument('--fps', type=float, default=8, help='with --video: frame rate of overlay.gif')
+    parser.add_argument('--max-frames', type=int_option(1), default=None, help='only the first N frames of each video')
+    parser.add_argument('--fps', type=float_option(0, 100), default=8,
+                        help='with --video: frame rate of overlay.gif (0 < FPS <= 100)')
     parser.add_argument('--quiet', action='store_true', help='no progress bar')
     return parser
 
+# %% ../nbs/08_propagation.ipynb #c1cee1d9
+def _results(out: Path) -> list[Path]:
+    "What a propagation writes into `out`: overlay.gif and folders of PNG files (masks/, <sequence>/)."
+    return [p for p in out.iterdir() if p.name == 'overlay.gif' or
+            (p.is_dir() and all(f.is_file() and f.suffix.lower() == '.png' for f in p.iterdir()))]
+
+def clear_results(out):
+    "Delete what a propagation wrote into `out` (see `_results`), and nothing else."
+    out = Path(out)
+    if not out.is_dir(): return
+    for p in _results(out):
+        if p.is_dir():
+            for f in p.iterdir(): f.unlink()
+            p.rmdir()
+        else: p.unlink()
+
+def prepare_out(out, overwrite: bool = False) -> Path:
+    "Make `out` ready for a propagation: refuse a non-empty folder unless `overwrite`, which clears earlier results."
+    out = Path(out)
+    if not out.exists(): return out
+    if not out.is_dir(): raise NotADirectoryError(f"--out {out} is a file: choose a folder")
+    for tmp in out.glob('.overlay.gif.*.tmp'): tmp.unlink()                      # left by a killed run
+    held = sorted(p.name for p in out.iterdir())
+    if held and not overwrite:
+        listed = ', '.join(held[:3]) + (', ...' if len(held) > 3 else '')
+        raise FileExistsError(f"--out {out} is not empty (it holds {listed}): choose a new folder, or pass "
+                              "--overwrite to replace earlier results")
+    clear_results(out)
+    return out
+
 # %% ../nbs/08_propagation.ipynb #b42a9095
-def _propagate_own_video(args, enc, config, device, out: Path) -> dict:
-    "`propagate --video --mask`: masks and an overlay GIF of the user's own clip."
-    if args.mask is None: raise ValueError("--mask is required with --video: the first frame's mask (PNG)")
+def _own_video_inputs(args) -> tuple[VideoFrames, torch.Tensor]:
+    "The frames and first mask of `propagate --video`, every check done before `--out` is touched."
+    if args.mask is None: raise UsageError("--mask is required with --video: the first frame's mask (PNG)")
     if not Path(args.video).exists():
         raise FileNotFoundError(f"--video: no such video file or frame folder: {args.video}")
-    try: frames = read_frames(args.video, max_frames=args.max_frames)
-    except (ImportError, FileNotFoundError): raise
-    except Exception as e:
-        raise ValueError(f"--video: cannot read frames from {args.video}: {type(e).__name__}: {e}") from e
-    first = read_first_mask(args.mask)
-    if first.shape != frames.shape[-2:]:
+    try: frames = VideoFrames(args.video, max_frames=args.max_frames)
+    except ValueError as e: raise ValueError(f"--video: cannot read frames from {args.video}: {e}") from e
+    first, (H, W) = read_first_mask(args.mask), frames[0].shape[-2:]
+    if first.shape != (H, W):
         raise ValueError(f"--mask {args.mask} is {first.shape[0]}×{first.shape[1]} (H×W) but the frames of "
-                         f"{args.video} are {frames.shape[2]}×{frames.shape[3]}: draw the mask on the first frame "
-                         "at its full size")
-    masks = propagate_video(frames, first, enc, config, device, progress=not args.quiet)
-    for t, m in enumerate(masks): write_mask(out / 'masks' / f'{t:05d}.png', m)
-    gif = save_overlay_gif(out / 'overlay.gif', frames, masks, fps=args.fps)
-    print(f"wrote {len(masks)} masks to {out / 'masks'} and the animation {gif}")
-    return {'out': str(out), 'frames': len(masks), 'gif': str(gif)}
+                         f"{args.video} are {H}×{W}: draw the mask on the first frame at its full size")
+    return frames, check_first_mask(first, args.mask)
+
+def _write_own_video(out: Path, frames, first, enc, config, device, args) -> dict:
+    "masks/*.png and overlay.gif of `propagate --video`, one frame in memory at a time."
+    with GifWriter(out / 'overlay.gif', fps=args.fps) as gif:
+        for t, m in enumerate(propagate_masks(frames, first, enc, config, device, progress=not args.quiet)):
+            write_mask(out / 'masks' / f'{t:05d}.png', m)
+            gif.add(overlay_mask(frames[t], m))                                      # frame t is still at hand
+    print(f"wrote {gif.n} masks to {out / 'masks'} and the animation {gif.path}")
+    return {'out': str(out), 'frames': gif.n, 'gif': str(gif.path)}
 
 def propagate_cli(args=None) -> dict:
     "Run `contrastcorr propagate` from parsed args (or an argv list); returns a summary dict."
     if args is None or isinstance(args, (list, tuple)):
         parser = argparse.ArgumentParser(prog='contrastcorr propagate', description=propagate_video.__doc__)
         args = add_propagate_args(parser).parse_args(args)
-    if args.max_frames is not None and args.max_frames < 1:
-        raise ValueError(f"--max-frames must be >= 1, got {args.max_frames}")
-    device, out = pick_device(args.device), Path(args.out)
+    device = pick_device(args.device)
     config = get_config(args.protocol) if args.dtype is None else replace(get_config(args.protocol), dtype=args.dtype)
-    enc = encoder_from(args.encoder, device)
-    if args.davis_root is None: return _propagate_own_video(args, enc, config, device, out)
-    if not Path(args.davis_root).is_dir(): raise FileNotFoundError(f"--davis-root: folder not found: {args.davis_root}")
-    written = propagate_davis(args.davis_root, out, enc, args.sequences, config, device, args.max_frames,
-                              args.annotations, progress=not args.quiet)
+    try: enc = encoder_from(args.encoder, device)
+    except (FileNotFoundError, ValueError) as e: raise type(e)(f"--encoder: {e}") from e
+    if args.davis_root is None: frames, first = _own_video_inputs(args)
+    elif not Path(args.davis_root).is_dir():
+        raise FileNotFoundError(f"--davis-root: folder not found: {args.davis_root}")
+    else: davis_first_masks(DavisDataset(args.davis_root, annotations_dir=args.annotations), args.sequences)
+    out = prepare_out(args.out, args.overwrite)
+    try:
+        if args.davis_root is None: return _write_own_video(out, frames, first, enc, config, device, args)
+        written = propagate_davis(args.davis_root, out, enc, args.sequences, config, device, args.max_frames,
+                                  args.annotations, progress=not args.quiet)
+    except Exception:
+        clear_results(out)                  # a failed run leaves no half results; one you stop keeps what it wrote
+        raise
     print(f"wrote {sum(written.values())} masks of {len(written)} sequence(s) to {out}/<sequence>/")
     return {'out': str(out), 'sequences': written}

@@ -14,6 +14,7 @@ import math
 import os
 import random
 import signal
+import socket
 import sys
 import time
 import warnings
@@ -24,17 +25,18 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from .checks import UsageError, int_option
 from .devices import Dist, all_gather_objects, all_reduce, amp_dtype, close_distributed, init_distributed
-from .encoder import atomic_save, save_encoder
+from .encoder import atomic_save, read_checkpoint, save_encoder
 from .pairs import PairDataset, pair_inputs, pair_loader, random_frames, seed_from
 
 # %% auto #0
-__all__ = ['TRAIN_PRESETS', 'MODEL_PRESETS', 'CROP_SIZES', 'CKPT_FORMAT', 'RUNTIME_FIELDS', 'TrainConfig', 'Schedule',
-           'make_schedule', 'model_config', 'build_model', 'train_step', 'rng_state', 'set_rng_state',
+__all__ = ['TRAIN_PRESETS', 'MODEL_PRESETS', 'CROP_SIZES', 'CKPT_FORMAT', 'RUNTIME_FIELDS', 'check_train_config', 'TrainConfig',
+           'Schedule', 'make_schedule', 'model_config', 'build_model', 'train_step', 'rng_state', 'set_rng_state',
            'seed_everything', 'JsonlLog', 'read_log', 'plot_log', 'StopRequest', 'load_train_checkpoint',
-           'param_digest', 'resume_config', 'Run', 'setup_run', 'resume_run', 'wrap_model', 'write_run_config',
-           'save_checkpoint', 'log_step', 'run_loop', 'finish_run', 'train', 'add_train_args', 'config_from_args',
-           'train_cli', 'main']
+           'param_digest', 'config_changes', 'resume_config', 'video_ids', 'data_changes', 'Run', 'setup_run',
+           'resume_run', 'wrap_model', 'write_run_config', 'save_checkpoint', 'log_step', 'run_loop', 'finish_run',
+           'RunLock', 'train', 'add_train_args', 'config_from_args', 'train_cli', 'main']
 
 # %% ../nbs/07_train.ipynb #3d37f3c2
 TRAIN_PRESETS = ('tutorial', 'workshop', 'paper', 'official')
@@ -50,6 +52,35 @@ def _sizes_from_model_overrides(cfg):
     cfg.model_overrides = {k: v for k, v in cfg.model_overrides.items() if k not in moved}
     cfg.ref_size = cfg.ref_size or moved.get('ref_crop')
     cfg.target_size = cfg.target_size or moved.get('target_size')
+
+# %% ../nbs/07_train.ipynb #7f19a469
+def _int_at_least(lo): return lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= lo
+def _number(ok): return lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and ok(v)
+def _optional(test): return lambda v: v is None or test(v)
+def _scale(v): return isinstance(v, (tuple, list)) and len(v) == 2 and all(_number(lambda x: x > 0)(x) for x in v) \
+    and v[0] <= v[1]
+
+_FIELD_RULES = {   # field: (test, what it must be)
+    'batch_size': (_int_at_least(1), 'an integer >= 1'), 'max_gap': (_int_at_least(1), 'an integer >= 1'),
+    'scale': (_scale, '(lo, hi) with 0 < lo <= hi'), 'max_rotation': (_number(lambda v: v >= 0), 'a number >= 0'),
+    'flip': (_number(lambda v: 0 <= v <= 1), 'in [0, 1]'), 'lr': (_number(lambda v: v > 0), 'a number > 0'),
+    'lr_gamma': (_number(lambda v: 0 < v <= 1), 'in (0, 1]'),
+    'lr_step_epochs': (_number(lambda v: v > 0), 'a number > 0'),
+    'warmup_epochs': (_number(lambda v: v >= 0), 'a number >= 0'),
+    'main_epochs': (_number(lambda v: v >= 0), 'a number >= 0'),
+    'pairs_per_epoch': (_optional(_int_at_least(1)), 'None or an integer >= 1'),
+    'steps': (_optional(_int_at_least(1)), 'None or an integer >= 1'),
+    'colour_ae_steps': (_int_at_least(0), 'an integer >= 0'), 'seed': (_int_at_least(0), 'an integer >= 0'),
+    'num_workers': (_int_at_least(0), 'an integer >= 0'), 'log_every': (_int_at_least(1), 'an integer >= 1'),
+    'ckpt_every': (_int_at_least(1), 'an integer >= 1'),
+}
+
+def check_train_config(cfg):
+    "Raise a `ValueError` naming every field of `cfg` that cannot work (0 steps between logs, a NaN learning rate …)."
+    bad = [f"{k}={getattr(cfg, k)!r} (must be {want})" for k, (ok, want) in _FIELD_RULES.items()
+           if not ok(getattr(cfg, k))]
+    if not bad and cfg.warmup_epochs + cfg.main_epochs <= 0: bad.append("warmup_epochs + main_epochs must be > 0")
+    if bad: raise ValueError(f"TrainConfig: {'; '.join(bad)}")
 
 # %% ../nbs/07_train.ipynb #b8e922a8
 @dataclass
@@ -84,6 +115,7 @@ class _TrainFields:
         _sizes_from_model_overrides(self)
         ref, target = CROP_SIZES.get(self.model, (None, None))   # an unknown preset fails in `model_config`
         self.ref_size, self.target_size = self.ref_size or ref, self.target_size or target
+        check_train_config(self)
 
 # %% ../nbs/07_train.ipynb #8e9cc69d
 @dataclass
@@ -279,7 +311,7 @@ RUNTIME_FIELDS = ('device', 'num_workers', 'compile', 'log_every', 'ckpt_every')
 
 def load_train_checkpoint(path) -> dict:
     "A training checkpoint (`checkpoint.pt`), checked; `load_encoder` (notebook 02) reads `encoder.pt`."
-    ck = torch.load(path, map_location='cpu', weights_only=True)
+    ck = read_checkpoint(path, 'training checkpoint')                 # truncated, garbage, NaN: one line
     if not isinstance(ck, dict) or ck.get('format') != CKPT_FORMAT:
         raise ValueError(f"{path} is not a contrastcorr training checkpoint (format {CKPT_FORMAT!r})")
     return ck
@@ -292,8 +324,15 @@ def param_digest(model: nn.Module) -> str:
     return h.hexdigest()
 
 # %% ../nbs/07_train.ipynb #7bcd8d3a
-def resume_config(cfg: TrainConfig, out, resume: bool) -> tuple[TrainConfig, dict | None]:
-    "The run's config and checkpoint: (`cfg`, None) for a new run; the checkpoint's config and itself to resume one."
+def _plain(v): return list(v) if isinstance(v, tuple) else v          # a saved tuple may come back a list
+
+def config_changes(saved: dict, asked: dict) -> list[str]:
+    "'field saved → asked' for each field (besides the run-time options) in which two configs differ."
+    return [f"{k} {saved[k]!r} → {asked[k]!r}" for k in saved
+            if k not in RUNTIME_FIELDS and k in asked and _plain(saved[k]) != _plain(asked[k])]
+
+def resume_config(cfg: TrainConfig, out, resume: bool, allow_changes: bool = False) -> tuple[TrainConfig, dict | None]:
+    "The run's config and checkpoint: (`cfg`, None) for a new run; to resume, the checkpoint's config and itself."
     ckpt_path = Path(out)/'checkpoint.pt'
     if not resume:
         if ckpt_path.exists():
@@ -307,9 +346,26 @@ def resume_config(cfg: TrainConfig, out, resume: bool) -> tuple[TrainConfig, dic
     if unknown:
         raise ValueError(f"cannot resume {ckpt_path}: it was written by another version of contrastcorr "
                          f"(unknown config fields {unknown}); start a new run with another --out")
+    asked = {**asdict(cfg), 'steps': cfg.steps if cfg.steps is not None else saved['steps']}
+    changed = config_changes(saved, asked)
+    if changed and not allow_changes:
+        raise UsageError(f"--resume would change the run in {out}: {'; '.join(changed)}. Give the options it was "
+                         "started with to continue it exactly, or --allow-changes (allow_changes=True) to change them")
     kept = {k: getattr(cfg, k) for k in RUNTIME_FIELDS}
-    steps = cfg.steps if cfg.steps is not None else saved['steps']
-    return TrainConfig(**{**saved, **kept, 'steps': steps}), ck
+    return TrainConfig(**{**(asked if allow_changes else saved), **kept, 'steps': asked['steps']}), ck
+
+# %% ../nbs/07_train.ipynb #a396580e
+def video_ids(videos) -> list[str]:
+    "What names each training video: the resolved path of a file or folder (a synthetic clip's name), and its length."
+    return [f"{Path(v.path).resolve() if hasattr(v, 'path') else v.name} ({v.n_frames} frames)" for v in videos]
+
+def data_changes(saved: list | None, videos) -> str | None:
+    "How `videos` differ from those a checkpoint's run was trained on (None: the same, or not recorded)."
+    now = video_ids(videos)
+    if saved is None or now == saved: return None
+    gone, new = [v for v in saved if v not in now], [v for v in now if v not in saved]
+    detail = f"not given now: {gone[0]}" if gone else f"new: {new[0]}" if new else "the same videos in another order"
+    return f"the run was trained on {len(saved)} video(s), this command gives {len(now)} ({detail})"
 
 # %% ../nbs/07_train.ipynb #13bbbd4b
 @dataclass
@@ -396,7 +452,8 @@ def save_checkpoint(run: Run):
     atomic_save(dict(format=CKPT_FORMAT, step=run.step, elapsed=run.elapsed, config=asdict(cfg),
                      schedule=asdict(run.sched), model=run.model.state_dict(), optimizer=run.opt.state_dict(),
                      scheduler=run.lr_sched.state_dict(), scaler=run.scaler.state_dict(), rng=rng,
-                     world_size=run.process.world_size, sampler=dict(seed=cfg.seed, next_step=run.step)), run.ckpt_path)
+                     world_size=run.process.world_size, sampler=dict(seed=cfg.seed, next_step=run.step),
+                     videos=video_ids(run.dataset.videos)), run.ckpt_path)
     save_encoder(run.out/'encoder.pt', run.model.encoder)
 
 # %% ../nbs/07_train.ipynb #820e2ea8
@@ -435,7 +492,7 @@ def finish_run(run: Run, stopped: int | None, stop: StopRequest) -> dict:
     import matplotlib.pyplot as plt
     done, el = run.step, run.elapsed
     summary = dict(steps=done, total_steps=run.sched.total_steps, interrupted=stopped is not None, elapsed=round(el, 3),
-                   steps_per_s=(done - run.start) / el if el else None,
+                   steps_per_s=(done - run.start) / el if el else None, signal=stop.signal,
                    param_digests=all_gather_objects(param_digest(run.model), run.process))
     if run.process.is_main:
         with open(run.out/'log.jsonl', 'a') as f:
@@ -448,26 +505,87 @@ def finish_run(run: Run, stopped: int | None, stop: StopRequest) -> dict:
     close_distributed(run.process)
     return {'out': str(run.out), **summary}
 
+# %% ../nbs/07_train.ipynb #634ec645
+def _lock_owner(path: Path) -> tuple[int | None, str]:
+    "(pid, host) written in a lock file; (None, '') if it cannot be read."
+    try: pid, host = path.read_text().split()[:2]; return int(pid), host
+    except (OSError, ValueError): return None, ''
+
+def _running(pid: int) -> bool:
+    "True if process `pid` runs on this machine (a zombie, killed but not yet reaped, does not count)."
+    try: os.kill(pid, 0)
+    except ProcessLookupError: return False
+    except PermissionError: return True                                  # another user's process
+    try: return Path(f'/proc/{pid}/stat').read_text().rsplit(')', 1)[1].split()[0] != 'Z'
+    except (OSError, IndexError): return True
+
+class RunLock:
+    "Hold `folder/.lock` while a training writes `folder`: a second training is refused, a killed one's lock replaced."
+    held: set = set()                                                    # lock files this process holds
+
+    def __init__(self, folder, enabled: bool = True):
+        self.folder, self.enabled = Path(folder), enabled
+        self.path = self.folder/'.lock'
+
+    def _in_use(self) -> bool:
+        "True if the lock's process still runs (or runs on another host, where we cannot tell)."
+        pid, host = _lock_owner(self.path)
+        if pid is None: return False
+        if host != socket.gethostname(): return True
+        return str(self.path) in RunLock.held if pid == os.getpid() else _running(pid)
+
+    def __enter__(self):
+        if not self.enabled: return self
+        self.created = not self.folder.exists()
+        self.folder.mkdir(parents=True, exist_ok=True)
+        if self.path.exists() and not self._in_use(): self.path.unlink(missing_ok=True)   # stale: its process is gone
+        try: fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            pid, host = _lock_owner(self.path)
+            raise FileExistsError(f"run folder {self.folder} is in use by another training (process {pid} on {host}): "
+                                  f"wait for it, stop it, or choose another --out (if no training runs, delete "
+                                  f"{self.path})") from None
+        with os.fdopen(fd, 'w') as f: f.write(f'{os.getpid()} {socket.gethostname()}\n')
+        RunLock.held.add(str(self.path))
+        for tmp in self.folder.glob('.*.tmp'): tmp.unlink(missing_ok=True)    # left by a killed run: only we write here
+        return self
+
+    def __exit__(self, exc_type, *_):
+        if not self.enabled: return
+        RunLock.held.discard(str(self.path))
+        self.path.unlink(missing_ok=True)
+        if exc_type is not None and self.created and not any(self.folder.iterdir()):
+            self.folder.rmdir()                                          # a run that failed at once leaves no folder
+
 # %% ../nbs/07_train.ipynb #b17774fb
 def train(cfg: TrainConfig, data, out, resume: bool = False, model: nn.Module | None = None, progress: bool = True,
-          stop_after: int | None = None) -> dict:
+          stop_after: int | None = None, allow_changes: bool = False) -> dict:
     "Train on `data` (paths or videos); writes log.jsonl, checkpoint.pt, encoder.pt, losses.png, config.json in `out`."
     from tqdm.auto import tqdm
-    cfg, ck = resume_config(cfg, out, resume)
-    run = setup_run(cfg, data, out, model, fresh=ck is None)
-    resume_run(run, ck)
-    run.net = wrap_model(run)
-    d, total = run.process, run.sched.total_steps
-    stop_at = total if stop_after is None else min(total, stop_after)
-    loader = pair_loader(run.dataset, cfg.batch_size // d.world_size, run.start, stop_at, d.rank, d.world_size,
-                         cfg.num_workers, pin_memory=run.device.type == 'cuda')
-    log = JsonlLog(run.out/'log.jsonl', d.is_main, keep_before=run.start)
-    write_run_config(run)
-    bar = tqdm(total=total, initial=run.start, disable=not (progress and d.is_main), dynamic_ncols=True, desc='train')
-    with StopRequest() as stop:
-        try: stopped = run_loop(run, loader, log, bar, stop, stop_at)
-        finally: bar.close(); log.close()
-    return finish_run(run, stopped, stop)
+    with RunLock(out, enabled=int(os.environ.get('RANK', '0')) == 0):       # rank 0 writes the folder
+        cfg, ck = resume_config(cfg, out, resume, allow_changes)
+        run = setup_run(cfg, data, out, model, fresh=ck is None)
+        changed = data_changes(ck.get('videos'), run.dataset.videos) if ck is not None else None
+        if changed and not allow_changes:
+            raise UsageError(f"--resume would train the run in {out} on other data: {changed}. Give the --data it was "
+                             "started with, or --allow-changes (allow_changes=True) to go on with these videos")
+        d, total = run.process, run.sched.total_steps
+        if cfg.batch_size // d.world_size < 2:
+            warnings.warn(f"{cfg.batch_size // d.world_size} video per step and process: the inter-video term has no "
+                          "other video to contrast with, so use a batch size of at least 2 per process")
+        resume_run(run, ck)
+        run.net = wrap_model(run)
+        stop_at = total if stop_after is None else min(total, stop_after)
+        loader = pair_loader(run.dataset, cfg.batch_size // d.world_size, run.start, stop_at, d.rank, d.world_size,
+                             cfg.num_workers, pin_memory=run.device.type == 'cuda')
+        log = JsonlLog(run.out/'log.jsonl', d.is_main, keep_before=run.start)
+        write_run_config(run)
+        bar = tqdm(total=total, initial=run.start, disable=not (progress and d.is_main), dynamic_ncols=True,
+                   desc='train')
+        with StopRequest() as stop:
+            try: stopped = run_loop(run, loader, log, bar, stop, stop_at)
+            finally: bar.close(); log.close()
+        return finish_run(run, stopped, stop)
 
 # %% ../nbs/07_train.ipynb #b2b0ec56
 def _parse_value(v: str):
@@ -478,24 +596,29 @@ def _parse_value(v: str):
 def add_train_args(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     "Options of `contrastcorr train`."
     arg = parser.add_argument
-    arg('--config', choices=TRAIN_PRESETS, default='tutorial', help='preset: tutorial (2 CPU cores, < 10 min), '
+    arg('--config', choices=TRAIN_PRESETS, default=None, help='preset: tutorial (the default; 2 CPU cores, < 10 min), '
         'workshop (real clips, ~8 CPU-min), paper (the official schedule), '
         'official (paper schedule, official-code model)')
     arg('--data', nargs='+', required=True, metavar='PATH', help="training videos: 'synthetic' (or synthetic:N clips), "
         "video files, frame folders, DAVIS roots (masks ignored), folders of these")
     arg('--out', required=True, metavar='DIR', help='run folder: log.jsonl, checkpoint.pt, encoder.pt, losses.png, '
         'config.json')
-    arg('--resume', action='store_true', help='continue the run in --out from its checkpoint, exactly')
+    arg('--resume', action='store_true', help='continue the run in --out from its checkpoint, exactly: options not '
+        'given keep the run\'s values; one that differs is refused')
+    arg('--allow-changes', action='store_true', help='with --resume: go on with the options and data given, though '
+        'they differ from the run\'s (no longer an exact continuation)')
     arg('--device', default='auto', help='auto (CUDA, else MPS, else CPU), cpu, cuda, cuda:N or mps')
-    arg('--steps', type=int, default=None, help='total steps (the stages and lr steps keep their proportions)')
+    arg('--steps', type=int_option(1), default=None,
+        help='total steps (the stages and lr steps keep their proportions)')
     arg('--compile', action='store_true', help='torch.compile the model')
-    arg('--amp', choices=('auto', 'bf16', 'fp16', 'none'), default='auto',
-        help='autocast: auto = bf16 on GPUs and on CPUs with AVX512-BF16/AMX; fp16 (CUDA) adds a GradScaler')
-    arg('--batch-size', type=int, default=None, help='videos per step, all processes together')
-    arg('--workers', type=int, default=None, help='DataLoader worker processes per training process (default 0)')
-    arg('--log-every', type=int, default=None, help='steps between log records')
-    arg('--ckpt-every', type=int, default=None, help='steps between checkpoints')
-    arg('--seed', type=int, default=None, help='random seed (default 0)')
+    arg('--amp', choices=('auto', 'bf16', 'fp16', 'none'), default=None,
+        help='autocast: auto (default) = bf16 on GPUs and CPUs with AVX512-BF16/AMX; fp16 (CUDA) adds a GradScaler')
+    arg('--batch-size', type=int_option(1), default=None, help='videos per step, all processes together')
+    arg('--workers', type=int_option(0), default=None,
+        help='DataLoader worker processes per training process (default 0)')
+    arg('--log-every', type=int_option(1), default=None, help='steps between log records')
+    arg('--ckpt-every', type=int_option(1), default=None, help='steps between checkpoints')
+    arg('--seed', type=int_option(0), default=None, help='random seed (default 0)')
     arg('--set', nargs='*', default=[], metavar='KEY=VALUE', help='other TrainConfig fields (lr=3e-4 max_gap=20 '
         'ref_size=96) or model fields (model.tau=0.05)')
     arg('--no-progress', action='store_true', help='no progress bar')
@@ -503,33 +626,47 @@ def add_train_args(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
 
 # %% ../nbs/07_train.ipynb #7d7baa78
 _OPTION_FIELDS = (('steps', 'steps'), ('batch_size', 'batch_size'), ('workers', 'num_workers'),
-                  ('log_every', 'log_every'), ('ckpt_every', 'ckpt_every'), ('seed', 'seed'))   # (option, field)
+                  ('log_every', 'log_every'), ('ckpt_every', 'ckpt_every'), ('seed', 'seed'),
+                  ('amp', 'amp'))                                       # (option, field): None when not given
 
-def config_from_args(args) -> TrainConfig:
-    "The `TrainConfig` that parsed command-line options describe."
+def _set_fields(items) -> tuple[dict, dict]:
+    "--set KEY=VALUE items → (TrainConfig fields, model fields)."
     fields = {f.name for f in dataclasses.fields(TrainConfig)}
     kw, model_kw = {}, {}
-    for item in args.set:
+    for item in items:
         if '=' not in item: raise ValueError(f"--set expects KEY=VALUE, got {item!r}")
         k, v = item.split('=', 1)
         if k.startswith('model.'): model_kw[k[6:]] = _parse_value(v)
         elif k in fields: kw[k] = _parse_value(v)
         else: raise ValueError(f"--set: unknown field {k!r}; TrainConfig fields: {sorted(fields)}; "
                                "model fields are set as model.NAME")
-    for opt, name in _OPTION_FIELDS:
-        if getattr(args, opt) is not None: kw[name] = getattr(args, opt)
+    return kw, model_kw
+
+def config_from_args(args, base: dict | None = None) -> TrainConfig:
+    "The `TrainConfig` of the options: a preset and the options given; resuming, the run's config (`base`) and them."
+    kw, model_kw = _set_fields(args.set)
+    kw.update({name: getattr(args, opt) for opt, name in _OPTION_FIELDS if getattr(args, opt) is not None})
     if 'scale' in kw: kw['scale'] = tuple(kw['scale'])
+    kw.update(device=args.device, compile=args.compile)
+    if base is not None and args.config is None:                        # resuming: what was not given stays
+        start = {**base, 'scale': tuple(base['scale'])}
+        return TrainConfig(**{**start, **kw, 'model_overrides': {**start['model_overrides'], **model_kw}})
     kw['model_overrides'] = {**kw.get('model_overrides', {}), **model_kw}
-    return getattr(TrainConfig, args.config)(device=args.device, amp=args.amp, compile=args.compile, **kw)
+    return getattr(TrainConfig, args.config or 'tutorial')(**kw)
 
 def train_cli(args) -> int:
-    "`contrastcorr train`: run `train` with the parsed options; returns 0."
-    s = train(config_from_args(args), args.data, args.out, resume=args.resume, progress=not args.no_progress)
+    "`contrastcorr train`: run `train` with the parsed options; returns 0, or 128 + the signal that stopped it."
+    ckpt = Path(args.out)/'checkpoint.pt'
+    base = load_train_checkpoint(ckpt)['config'] if args.resume and ckpt.is_file() else None
+    try: cfg = config_from_args(args, base)
+    except ValueError as e: raise UsageError(str(e)) from e               # an option that cannot work: exit 2
+    s = train(cfg, args.data, args.out, resume=args.resume, progress=not args.no_progress,
+              allow_changes=args.allow_changes)
     if int(os.environ.get('RANK', '0')) == 0:
         print(f"{'stopped' if s['interrupted'] else 'finished'} at step {s['steps']}/{s['total_steps']} "
               f"({s['steps_per_s'] or 0:.2f} steps/s, {s['elapsed']:.0f} s); "
               f"wrote {s['out']}/ log.jsonl checkpoint.pt encoder.pt losses.png")
-    return 0
+    return 128 + s['signal'] if s['signal'] else 0
 
 def main(argv=None) -> int:
     "`python -m contrastcorr.train ...`: what `torchrun` launches."

@@ -5,9 +5,6 @@
 # %% ../nbs/04_transforms.ipynb #ffebb785
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from typing import NamedTuple
 
 import torch
@@ -17,7 +14,7 @@ from .checks import check_tensor
 
 # %% auto #0
 __all__ = ['flatten_cells', 'float32_logits', 'Intra', 'unflatten_cells', 'intra_transform', 'Inter', 'inter_transform_dense',
-           'InterVideoStream', 'inter_transform', 'measure_inter']
+           'InterVideoStream', 'inter_transform']
 
 # %% ../nbs/04_transforms.ipynb #02f32393
 def flatten_cells(x, name, what):
@@ -171,39 +168,3 @@ def inter_transform(F_r, F_t, L_r, tau=1.0, intra: Intra | None = None):
     L_hat, mu, video_mass = InterVideoStream.apply(Fr.to(dt), Ft.to(dt), Lr.to(dt), intra.lse, intra.L_hat.flatten(2),
                                                    tau)
     return Inter(unflatten_cells(L_hat, hw_t), (intra.lse - mu).exp(), mu, video_mass)
-
-# %% ../nbs/04_transforms.ipynb #fe069b5b
-def measure_inter(B=8, C=512, size=(32, 32), D=3, impl='stream', backward=True, tau=1.0, device='cpu', seed=0):
-    """Time one inter-video transformation (+ backward) in a fresh process:
-    (seconds, peak MB above the inputs; RSS on CPU, allocated on CUDA)."""
-    code = f"""
-import json, threading, time, torch
-from contrastcorr.transforms import inter_transform, inter_transform_dense
-torch.manual_seed({seed})
-dev = torch.device({device!r})
-h, w = {tuple(size)}
-F_r = torch.nn.functional.normalize(torch.randn({B}, {C}, h * w, device=dev), dim=1).requires_grad_({backward})
-F_t = torch.nn.functional.normalize(torch.randn({B}, {C}, h * w, device=dev), dim=1).requires_grad_({backward})
-L_r = torch.rand({B}, {D}, h * w, device=dev)
-fn = inter_transform if {impl!r} == 'stream' else inter_transform_dense
-def run():
-    out = fn(F_r, F_t, L_r, {tau})
-    if {backward}: (out.L_hat.abs().mean() + out.own_mass.mean()).backward()
-def rss_mb():
-    with open('/proc/self/statm') as f: return int(f.read().split()[1]) * 4096 / 2**20
-peak, done = [0.0], [False]
-def poll():   # sample the resident set while `run` works (torch releases the GIL)
-    while not done[0]: peak[0] = max(peak[0], rss_mb()); time.sleep(0.0005)
-if dev.type == 'cuda':
-    run(); torch.cuda.synchronize(); torch.cuda.reset_peak_memory_stats(); base = torch.cuda.memory_allocated()
-else: base = rss_mb(); peak[0] = base; threading.Thread(target=poll, daemon=True).start()
-t0 = time.perf_counter(); run()
-if dev.type == 'cuda': torch.cuda.synchronize()
-dt = time.perf_counter() - t0
-done[0] = True
-mb = (torch.cuda.max_memory_allocated() - base) / 2**20 if dev.type == 'cuda' else max(peak[0], rss_mb()) - base
-print(json.dumps([dt, mb]))
-"""
-    out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True)
-    if out.returncode: raise RuntimeError(f"measure_inter failed:\n{out.stderr[-2000:]}")
-    return tuple(json.loads(out.stdout.strip().splitlines()[-1]))

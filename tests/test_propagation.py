@@ -57,6 +57,7 @@ def test_presets_follow_the_protocols():
     crw, cc = PRESETS['crw'], PRESETS['contrastcorr']
     assert (crw.n_recent, crw.l2_normalize, crw.tau, crw.topk, crw.softmax_over, crw.radius, crw.mutual) == (20, True, 0.05, 10, 'topk', 12, False)
     assert (crw.short_side, crw.label_resize, crw.minmax, crw.combine) == (None, 'bilinear', False, 'joint')
+    assert crw.fill_context and not cc.fill_context   # CRW's loader pads the context with frame 0; official: no
     assert (cc.n_recent, cc.l2_normalize, cc.tau, cc.topk, cc.softmax_over, cc.radius, cc.mutual) == (7, False, 1.0, 5, 'all', None, True)
     assert (cc.short_side, cc.size_multiple, cc.minmax, cc.combine) == (560, 64, True, 'mean')
     assert get_config(None) is crw and get_config('contrastcorr') is cc and get_config(cc) is cc
@@ -69,6 +70,7 @@ def test_context_and_sizes():
     assert context_indices(1, 20) == [0]
     assert context_indices(30, 7) == [0, 23, 24, 25, 26, 27, 28, 29]
     assert context_indices(3, 0) == [0]
+    assert context_indices(2, 4, fill=True) == [0, 0, 0, 0, 1]   # CRW: frame 0 padded into the short-term context
     with pytest.raises(ValueError, match='`t` must be >= 1'): context_indices(0, 5)
     assert working_size(480, 854, 560, 64) == (560, 960)
     assert working_size(720, 1280, 560, 64) == (560, 960)
@@ -102,7 +104,7 @@ def naive_soft_labels(frames, L_0, enc, cfg):
     N = feats.shape[-2] * feats.shape[-1]
     soft = [L_0]
     for t in range(1, len(frames)):
-        ctx = context_indices(t, cfg.n_recent)
+        ctx = context_indices(t, cfg.n_recent, cfg.fill_context)
         win = [False] + [True] * (len(ctx) - 1)
         kw = dict(tau=cfg.tau, radius=cfg.radius, mutual=cfg.mutual, softmax_over=cfg.softmax_over)
         if cfg.combine == 'joint':
@@ -260,7 +262,7 @@ def test_cli_errors_name_the_argument(tmp_path):
     with pytest.raises(FileNotFoundError, match='--video.*missing.mp4'): cli(base + ['--video', str(tmp_path / 'missing.mp4'), '--mask', 'x.png'])
     with pytest.raises(ValueError, match='--video: cannot read frames from .*broken.mp4'):
         cli(base + ['--video', str(tmp_path / 'broken.mp4'), '--mask', str(tmp_path / 'small.png')])
-    with pytest.raises(ValueError, match='--max-frames'): cli(base + ['--video', str(frames), '--mask', 'x.png', '--max-frames', '0'])
+    with pytest.raises(SystemExit): cli(base + ['--video', str(frames), '--mask', 'x.png', '--max-frames', '0'])
     with pytest.raises(SystemExit): cli(['--encoder', 'lab', '--out', 'x'])                     # neither --davis-root nor --video
     with pytest.raises(SystemExit): cli(['--davis-root', 'a', '--video', 'b', '--encoder', 'lab', '--out', 'x'])
 

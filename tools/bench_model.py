@@ -8,7 +8,7 @@
 Cases: `official`/`paper` = the presets at the official shapes (B=2, 256² reference crops, 640² targets, ResNet-18,
 an untrained ColourAE standing in for the official autoencoder), `official-warmup` (two 256² crops), `tutorial`
 (B=4, 64²/128², width-32 encoder), `inter-B` = the inter-video module alone (streaming, 32×32 cells, 512 channels,
-`transforms.measure_inter`). Peak memory: resident-set growth during the step on CPU, max allocated on CUDA. CPU seconds (all threads of the
+`tools/measure.py`). Peak memory: resident-set growth during the step on CPU, max allocated on CUDA. CPU seconds (all threads of the
 process) are less sensitive to other jobs on the machine than wall seconds; on an idle machine wall ≈ CPU / threads
 when the threads are busy.
 Not a test: the numbers depend on the machine and on its load, which is printed with them. The official
@@ -73,9 +73,9 @@ def run_case(name, device, steps, overrides, amp=False):
     "Run one case in a fresh process -> dict of results."
     case = CASES[name]
     if 'inter' in case:
-        from contrastcorr.transforms import measure_inter
+        from measure import measure_inter
         runs = [measure_inter(B=case['inter'], C=512, size=(32, 32), D=3, device=device) for _ in range(steps)]
-        return dict(seconds=[r[0] for r in runs], peak_mb=max(r[1] for r in runs))
+        return dict(seconds=[r[0] for r in runs], cpu_seconds=[r[1] for r in runs], peak_mb=max(r[2] for r in runs))
     out = subprocess.run([sys.executable, '-c', CHILD, json.dumps([case, device, steps, overrides, amp])], capture_output=True, text=True)
     if out.returncode: raise RuntimeError(f"case {name!r} failed:\n{out.stderr[-3000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -96,6 +96,8 @@ def main(argv=None):
         k, v = kv.split('=', 1)
         overrides[k] = parse_value(v)
     threads = os.environ.get('OMP_NUM_THREADS', 'unset')
+    from hardware import line
+    print(line())
     print(f"device {a.device}, OMP_NUM_THREADS={threads}, load average at start {os.getloadavg()[0]:.1f}, overrides {overrides or 'none'}, autocast {'bf16' if a.amp else 'off'}")
     print('| case | B | shapes | preset / stage | wall s per step (mean, min) | CPU s per step | peak memory |')
     print('|---|---|---|---|---|---|---|')

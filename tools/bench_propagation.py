@@ -16,7 +16,9 @@ above what the process held before the run (frames and model loaded), sampled ev
 Usage (from the repository root):
     OMP_NUM_THREADS=2 .venv/bin/python tools/bench_propagation.py [--sequence blackswan] [--frames 25]
     .venv/bin/python tools/bench_propagation.py --only crw          # one method, JSON
-Each method runs in a fresh process so its memory peak is its own. On a shared machine the wall-clock numbers are
+The first line printed says where it ran (tools/hardware.py: CPU, kernels, threads, dtype path, load); for the figures a
+CPU without AVX-512 would see, force the kernels: ATEN_CPU_CAPABILITY=avx2 MKL_ENABLE_INSTRUCTIONS=AVX2
+ONEDNN_MAX_CPU_ISA=AVX2. Each method runs in a fresh process so its memory peak is its own. On a shared machine the wall-clock numbers are
 noisy (other processes take the cores); CPU seconds are the steadier measure of work.
 """
 import argparse, json, os, subprocess, sys, threading, time
@@ -129,6 +131,8 @@ def main():
     if not seq_dir.is_dir(): sys.exit(f'sequence folder not found: {seq_dir}')
     if args.only:
         print(json.dumps(run_one(args.only, seq_dir, args.frames))); return
+    from hardware import line
+    print(line())
     print(f'sequence {seq_dir} (first {args.frames} frames), OMP_NUM_THREADS={os.environ.get("OMP_NUM_THREADS", "unset")}, '
           f'load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores')
     rows = []
