@@ -8,13 +8,14 @@ from __future__ import annotations
 import os
 import warnings
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 import torch.distributed as dist
 
 # %% auto #0
-__all__ = ['pick_device', 'amp_dtype', 'Dist', 'init_distributed', 'rank_and_world', 'all_gather_with_grad', 'all_reduce',
-           'all_gather_objects', 'close_distributed']
+__all__ = ['pick_device', 'cpu_has_bf16', 'amp_dtype', 'Dist', 'init_distributed', 'rank_and_world', 'all_gather_with_grad',
+           'all_reduce', 'all_gather_objects', 'close_distributed']
 
 # %% ../nbs/05a_devices.ipynb #9ea3dec7
 def pick_device(name: str | None = 'auto', local_rank: int = 0) -> torch.device:
@@ -38,12 +39,25 @@ def pick_device(name: str | None = 'auto', local_rank: int = 0) -> torch.device:
     return dev
 
 # %% ../nbs/05a_devices.ipynb #7a1c4d09
+def cpu_has_bf16() -> bool:
+    "Native bfloat16 (AVX512-BF16 or AMX in /proc/cpuinfo, Linux) and torch running its AVX512 kernels; else False."
+    if not torch.backends.cpu.get_cpu_capability().startswith('AVX512'): return False   # e.g. ATEN_CPU_CAPABILITY=avx2
+    try: flags = set(Path('/proc/cpuinfo').read_text().split())
+    except OSError: return False
+    return bool(flags & {'avx512_bf16', 'amx_bf16'})
+
 def amp_dtype(amp: str, device: torch.device):
     "The autocast dtype for `amp` on `device`, or None (float32)."
     if amp not in ('auto', 'bf16', 'fp16', 'none'):
         raise ValueError(f"`amp` must be auto, bf16, fp16 or none, got {amp!r}")
-    if amp == 'none' or device.type != 'cuda':
-        if amp in ('bf16', 'fp16'): warnings.warn(f"amp={amp!r} is for CUDA; training in float32 on {device.type}")
+    if amp == 'none': return None
+    if device.type == 'cpu':
+        # auto: bfloat16 only where the CPU has it in hardware; elsewhere it is emulated and slower than float32
+        if amp == 'fp16': warnings.warn("amp='fp16' is for CUDA; training in float32 on cpu")
+        if amp == 'bf16' and not cpu_has_bf16(): warnings.warn("no native bfloat16 on this CPU (AVX512-BF16/AMX): it is emulated, slow")
+        return torch.bfloat16 if amp == 'bf16' or (amp == 'auto' and cpu_has_bf16()) else None
+    if device.type != 'cuda':
+        if amp in ('bf16', 'fp16'): warnings.warn(f"amp={amp!r} is for CUDA and CPUs; training in float32 on {device.type}")
         return None
     if amp == 'auto': return torch.bfloat16 if torch.cuda.is_bf16_supported() else None
     return torch.bfloat16 if amp == 'bf16' else torch.float16

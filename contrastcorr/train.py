@@ -31,15 +31,16 @@ from .encoder import atomic_save, read_checkpoint, save_encoder
 from .pairs import PairDataset, pair_inputs, pair_loader, random_frames, seed_from
 
 # %% auto #0
-__all__ = ['TRAIN_PRESETS', 'CROP_SIZES', 'CKPT_FORMAT', 'RUNTIME_FIELDS', 'check_train_config', 'TrainConfig', 'Schedule',
-           'make_schedule', 'model_config', 'build_model', 'train_step', 'rng_state', 'set_rng_state',
+__all__ = ['TRAIN_PRESETS', 'MODEL_PRESETS', 'CROP_SIZES', 'CKPT_FORMAT', 'RUNTIME_FIELDS', 'check_train_config', 'TrainConfig',
+           'Schedule', 'make_schedule', 'model_config', 'build_model', 'train_step', 'rng_state', 'set_rng_state',
            'seed_everything', 'JsonlLog', 'read_log', 'plot_log', 'StopRequest', 'load_train_checkpoint',
            'param_digest', 'config_changes', 'resume_config', 'video_ids', 'data_changes', 'Run', 'setup_run',
            'resume_run', 'wrap_model', 'write_run_config', 'save_checkpoint', 'log_step', 'run_loop', 'finish_run',
            'RunLock', 'train', 'add_train_args', 'config_from_args', 'train_cli', 'main']
 
 # %% ../nbs/07_train.ipynb #3d37f3c2
-TRAIN_PRESETS = ('tutorial', 'paper', 'official')
+TRAIN_PRESETS = ('tutorial', 'workshop', 'paper', 'official')
+MODEL_PRESETS = ('tutorial', 'paper', 'official')       # the ModelConfig presets a TrainConfig's `model` names
 CROP_SIZES = {'tutorial': (64, 128), 'paper': (256, 640), 'official': (256, 640)}   # (ref_size, target_size) px
 
 def _sizes_from_model_overrides(cfg):
@@ -127,6 +128,11 @@ class TrainConfig(_TrainFields):
                              warmup_epochs=3, main_epochs=12, lr_step_epochs=10, log_every=5, ckpt_every=250), **kw})
 
     @classmethod
+    def workshop(cls, **kw) -> TrainConfig:
+        "The tutorial model and crops for 6,000 steps (4× the tutorial), for real clips: ~8 min of one CPU core (§9)."
+        return cls.tutorial(**{**dict(steps=6000, log_every=10, ckpt_every=500), **kw})
+
+    @classmethod
     def paper(cls, **kw) -> TrainConfig:
         "The official schedule: batch 16, 256² crops, 640² targets, Adam 1e-4 halved every 40 epochs, 100 + 100 epochs."
         return cls(**{**dict(model='paper', batch_size=16, max_gap=50, lr=1e-4, warmup_epochs=100, main_epochs=100,
@@ -162,7 +168,7 @@ def make_schedule(cfg: TrainConfig, n_videos: int) -> Schedule:
 def model_config(cfg: TrainConfig):
     "The `ModelConfig` of preset `cfg.model` with `cfg.model_overrides`."
     from contrastcorr.model import ModelConfig  # the model is imported when a run needs it: `--help` stays quick
-    if cfg.model not in TRAIN_PRESETS: raise ValueError(f"`model` must be one of {TRAIN_PRESETS}, got {cfg.model!r}")
+    if cfg.model not in MODEL_PRESETS: raise ValueError(f"`model` must be one of {MODEL_PRESETS}, got {cfg.model!r}")
     known = {f.name for f in dataclasses.fields(ModelConfig)}
     unknown = sorted(set(cfg.model_overrides) - known)
     if unknown: raise ValueError(f"unknown ModelConfig fields in model_overrides: {unknown}; known: {sorted(known)}")
@@ -591,7 +597,8 @@ def add_train_args(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     "Options of `contrastcorr train`."
     arg = parser.add_argument
     arg('--config', choices=TRAIN_PRESETS, default=None, help='preset: tutorial (the default; 2 CPU cores, < 10 min), '
-        'paper (the official schedule), official (paper schedule, official-code model)')
+        'workshop (real clips, ~8 CPU-min), paper (the official schedule), '
+        'official (paper schedule, official-code model)')
     arg('--data', nargs='+', required=True, metavar='PATH', help="training videos: 'synthetic' (or synthetic:N clips), "
         "video files, frame folders, DAVIS roots (masks ignored), folders of these")
     arg('--out', required=True, metavar='DIR', help='run folder: log.jsonl, checkpoint.pt, encoder.pt, losses.png, '
@@ -605,7 +612,7 @@ def add_train_args(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
         help='total steps (the stages and lr steps keep their proportions)')
     arg('--compile', action='store_true', help='torch.compile the model')
     arg('--amp', choices=('auto', 'bf16', 'fp16', 'none'), default=None,
-        help='CUDA autocast: auto (the default) = bf16 if supported; fp16 adds a GradScaler')
+        help='autocast: auto (default) = bf16 on GPUs and CPUs with AVX512-BF16/AMX; fp16 (CUDA) adds a GradScaler')
     arg('--batch-size', type=int_option(1), default=None, help='videos per step, all processes together')
     arg('--workers', type=int_option(0), default=None,
         help='DataLoader worker processes per training process (default 0)')

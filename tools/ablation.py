@@ -15,47 +15,18 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, replace
 from pathlib import Path
 
-# Every variant: ModelConfig overrides on top of the tutorial preset (which runs the paper's five terms, weight 1).
-PAPER_TERMS = ('intra', 'inter', 'cons', 'sparse', 'cycle')
-VARIANTS = {
-    'full (paper terms)': {},
-    **{f'−{t}': {f'w_{t}': 0.0} for t in PAPER_TERMS},
-    # the official code's weights on the tutorial network: no L_inter, no L_cycle; self-recon 1, switch 0.1, concentration 0.3
-    'official terms': dict(w_inter=0.0, w_cycle=0.0, w_self=1.0, w_switch=0.1, w_conc=0.3),
-}
+from contrastcorr.experiments import ABLATION_VARIANTS as VARIANTS, PAPER_TERMS, EVAL_SEQUENCES as SEQUENCES, EVAL_SIZE
+from contrastcorr.experiments import evaluate_subset as evaluate
 SHARED_DAVIS = Path(__file__).resolve().parents[1] / '..' / 'shared' / 'data' / 'davis-sample'
-SEQUENCES = ('blackswan', 'car-shadow', 'dog', 'libby')   # single-object sequences of the shared sample
-EVAL_SIZE = (240, 424)                                      # 480×854 → short side 240, long side floored to a multiple of 8
 
 def slug(name: str) -> str: return name.replace('−', 'no_').replace(' ', '_').replace('(', '').replace(')', '')
 
 def davis_subset(root: Path | None, sequences, n_frames: int):
-    "Frames (T, 3, 240, 424) uint8 and binary masks (T, 240, 424) of each sequence: shared sample if present, else data/davis."
-    import torch, torch.nn.functional as F
-    from contrastcorr.data import DavisDataset, sample_davis_root
+    "The shared sample's subset if present (else the shipped one): (root, sequence → (frames, binary masks))."
+    from contrastcorr.experiments import davis_subset as subset
+    from contrastcorr.data import sample_davis_root
     if root is None: root = SHARED_DAVIS.resolve() if SHARED_DAVIS.is_dir() else sample_davis_root()
-    ds = DavisDataset(root, year='2016' if (Path(root) / 'ImageSets' / '2016').is_dir() else '2017')
-    seqs = [s for s in sequences if s in ds.sequences] or ds.sequences[:len(sequences)]
-    out = {}
-    for s in seqs:
-        frames = ds.frames(s, size=EVAL_SIZE, max_frames=n_frames)                                   # (T, 3, h, w)
-        m = ds.masks(s, max_frames=n_frames)                                                         # (T, H, W) ids
-        m = ((m > 0) & (m < 255)).to(torch.uint8)                                                    # binary union, void → bg
-        m = F.interpolate(m[:, None].float(), size=EVAL_SIZE, mode='nearest')[:, 0].to(torch.uint8)  # (T, h, w)
-        out[s] = (frames, m)
-    return str(root), out
-
-def evaluate(encoder, data) -> dict:
-    "CRW propagation of each sequence's first mask; J, F, J&F (first and last frames excluded), means over sequences."
-    from contrastcorr.propagation import propagate_video
-    from contrastcorr.metrics import evaluate_sequence
-    per = {}
-    for s, (frames, gt) in data.items():
-        pred = propagate_video(frames, gt[0], encoder, 'crw', device='cpu', progress=False)        # (T, h, w)
-        r = evaluate_sequence(pred, gt)
-        per[s] = dict(J=round(r['J-Mean'], 4), F=round(r['F-Mean'], 4))
-    J = sum(v['J'] for v in per.values()) / len(per); Fm = sum(v['F'] for v in per.values()) / len(per)
-    return dict(J=round(J, 4), F=round(Fm, 4), JF=round((J + Fm) / 2, 4), per_sequence=per)
+    return str(root), subset(root, sequences, n_frames)
 
 _DATA = None
 def _worker_data(args):
