@@ -39,6 +39,8 @@ test: $(VENV)/.installed browser
 	@cmp -s .git/state-before .git/state-after || { git status --porcelain; git diff --stat; echo "nbdev_clean/nbdev_export changed files: run them and commit"; exit 1; }
 	@echo "== README in step with nbs/index.ipynb"
 	$(PY) tools/readme.py --check
+	@echo "== lint: ruff (120 columns, pyflakes, import order; notebooks included)"
+	$(BIN)/ruff check .
 	@$(PY) -c 'import torch; print("== this CPU: torch.backends.cpu.get_cpu_capability() =", torch.backends.cpu.get_cpu_capability())'
 	@echo "== execute every notebook"
 	$(BIN)/nbdev_test --n_workers 2 --timing
