@@ -76,6 +76,7 @@ def test_cli(tmp_path, capsys):
         assert main(['data', 'davis', '--root', str(tmp_path/'D'), '--url', url, '--no-progress']) == 0
     assert has_davis(tmp_path/'D')
     capsys.readouterr()
-    assert main(['data', 'davis', '--root', str(tmp_path/'E'), '--url', 'http://127.0.0.1:9/x.zip', '--no-progress']) == 1
+    bad = ['data', 'davis', '--root', str(tmp_path/'E'), '--url', 'http://127.0.0.1:9/x.zip', '--no-progress']
+    assert main(bad) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith('contrastcorr data: error: cannot reach http://127.0.0.1:9/x.zip')
