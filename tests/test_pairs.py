@@ -1,4 +1,6 @@
 """The pair pipeline (nbs/06a_pairs.ipynb): sources of every kind and their errors, pairs, workers, synthetic pairs."""
+import shutil
+
 import numpy as np
 import pytest
 import torch
@@ -32,7 +34,10 @@ def test_sources_of_every_kind(tmp_path):
     write_frames(tmp_path / 'frames', 5)
     write_frames(tmp_path / 'nested' / 'a' / 'frames', 3)        # TrackingNet-like: folders of frame folders
     write_video(tmp_path / 'nested' / 'b.mp4', 6)
-    vids = make_sources(['synthetic:3', tmp_path / 'frames', tmp_path / 'nested', asset_path('davis'),
+    davis = tmp_path / 'davis'                                   # a DAVIS root holding two sequences
+    for s in ('blackswan', 'kite-surf'):
+        shutil.copytree(asset_path('davis', 'JPEGImages', '480p', s), davis / 'JPEGImages' / '480p' / s)
+    vids = make_sources(['synthetic:3', tmp_path / 'frames', tmp_path / 'nested', davis,
                          asset_path('videos', 'bikes_short.mp4')], max_side=64)
     kinds = [type(v).__name__ for v in vids]
     assert kinds == (['SyntheticClip'] * 3 +
