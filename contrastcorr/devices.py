@@ -22,15 +22,21 @@ def pick_device(name: str | None = 'auto', local_rank: int = 0) -> torch.device:
     "'auto' (or None) → CUDA (this process's GPU under torchrun), else Apple MPS, else CPU; explicit names are checked."
     name = 'auto' if name is None else str(name)
     if name == 'auto':
-        if torch.cuda.is_available(): name = 'cuda'
-        elif getattr(torch.backends, 'mps', None) is not None and torch.backends.mps.is_available(): name = 'mps'
-        else: name = 'cpu'
-    try: dev = torch.device(name)
-    except RuntimeError as e: raise ValueError(f"device must be auto, cpu, cuda, cuda:N or mps, got {name!r}") from e
+        if torch.cuda.is_available():
+            name = 'cuda'
+        elif getattr(torch.backends, 'mps', None) is not None and torch.backends.mps.is_available():
+            name = 'mps'
+        else:
+            name = 'cpu'
+    try:
+        dev = torch.device(name)
+    except RuntimeError as e:
+        raise ValueError(f"device must be auto, cpu, cuda, cuda:N or mps, got {name!r}") from e
     if dev.type == 'cuda':
         if not torch.cuda.is_available():
             raise ValueError(f"device {name!r} requested but CUDA is not available (torch {torch.__version__})")
-        if dev.index is None: dev = torch.device('cuda', local_rank % torch.cuda.device_count())
+        if dev.index is None:
+            dev = torch.device('cuda', local_rank % torch.cuda.device_count())
         torch.cuda.set_device(dev)
     elif dev.type == 'mps' and not torch.backends.mps.is_available():
         raise ValueError("device 'mps' requested but MPS is not available")
@@ -41,36 +47,47 @@ def pick_device(name: str | None = 'auto', local_rank: int = 0) -> torch.device:
 # %% ../nbs/05a_devices.ipynb #7a1c4d09
 def cpu_has_bf16() -> bool:
     "Native bfloat16 (AVX512-BF16 or AMX in /proc/cpuinfo, Linux) and torch running its AVX512 kernels; else False."
-    if not torch.backends.cpu.get_cpu_capability().startswith('AVX512'): return False   # e.g. ATEN_CPU_CAPABILITY=avx2
-    try: flags = set(Path('/proc/cpuinfo').read_text().split())
-    except OSError: return False
+    if not torch.backends.cpu.get_cpu_capability().startswith('AVX512'):
+        return False  # e.g. ATEN_CPU_CAPABILITY=avx2
+    try:
+        flags = set(Path('/proc/cpuinfo').read_text().split())
+    except OSError:
+        return False
     return bool(flags & {'avx512_bf16', 'amx_bf16'})
+
 
 def amp_dtype(amp: str, device: torch.device):
     "The autocast dtype for `amp` on `device`, or None (float32)."
     if amp not in ('auto', 'bf16', 'fp16', 'none'):
         raise ValueError(f"`amp` must be auto, bf16, fp16 or none, got {amp!r}")
-    if amp == 'none': return None
+    if amp == 'none':
+        return None
     if device.type == 'cpu':
         # auto: bfloat16 only where the CPU has it in hardware; elsewhere it is emulated and slower than float32
-        if amp == 'fp16': warnings.warn("amp='fp16' is for CUDA; training in float32 on cpu")
-        if amp == 'bf16' and not cpu_has_bf16(): warnings.warn("no native bfloat16 on this CPU (AVX512-BF16/AMX): it is emulated, slow")
+        if amp == 'fp16':
+            warnings.warn("amp='fp16' is for CUDA; training in float32 on cpu")
+        if amp == 'bf16' and not cpu_has_bf16():
+            warnings.warn("no native bfloat16 on this CPU (AVX512-BF16/AMX): it is emulated, slow")
         return torch.bfloat16 if amp == 'bf16' or (amp == 'auto' and cpu_has_bf16()) else None
     if device.type != 'cuda':
-        if amp in ('bf16', 'fp16'): warnings.warn(f"amp={amp!r} is for CUDA and CPUs; training in float32 on {device.type}")
+        if amp in ('bf16', 'fp16'):
+            warnings.warn(f"amp={amp!r} is for CUDA and CPUs; training in float32 on {device.type}")
         return None
-    if amp == 'auto': return torch.bfloat16 if torch.cuda.is_bf16_supported() else None
+    if amp == 'auto':
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else None
     return torch.bfloat16 if amp == 'bf16' else torch.float16
 
 # %% ../nbs/05a_devices.ipynb #51a78f5d
 @dataclass
 class Dist:
     "This process's place in a (possibly one-process) run."
+
     rank: int = 0
     world_size: int = 1
     local_rank: int = 0
-    is_main = property(lambda self: self.rank == 0)         # the process that writes logs and checkpoints
+    is_main = property(lambda self: self.rank == 0)  # the process that writes logs and checkpoints
     enabled = property(lambda self: self.world_size > 1)
+
 
 def init_distributed(device_name: str = 'auto') -> tuple[Dist, torch.device]:
     "Read torchrun's variables (RANK, WORLD_SIZE, LOCAL_RANK) and join the process group: nccl on CUDA, else gloo."
@@ -84,29 +101,39 @@ def init_distributed(device_name: str = 'auto') -> tuple[Dist, torch.device]:
 # %% ../nbs/05a_devices.ipynb #6b6ee54f
 def rank_and_world(group=None) -> tuple[int, int]:
     "(rank, world size) when torch.distributed is initialised, else (0, 1)."
-    if not (dist.is_available() and dist.is_initialized()): return 0, 1
+    if not (dist.is_available() and dist.is_initialized()):
+        return 0, 1
     return dist.get_rank(group), dist.get_world_size(group)
+
 
 def all_gather_with_grad(x: torch.Tensor, group=None) -> tuple:
     "Differentiable all-gather: a tuple of every rank's `x`; the backward sums each copy's gradient back to its owner."
     from torch.distributed.nn.functional import all_gather
-    with warnings.catch_warnings():   # torch 2.13 marks it deprecated in favour of a private API; it is the public one
+
+    with warnings.catch_warnings():  # torch 2.13 marks it deprecated in favour of a private API; it is the public one
         warnings.simplefilter('ignore', FutureWarning)
         return all_gather(x.contiguous(), **({} if group is None else {'group': group}))
 
+
 def all_reduce(x: torch.Tensor, d: Dist, op: str = 'sum') -> torch.Tensor:
     "Sum (or max) `x` over processes, in place; the identity in one process."
-    if not d.enabled: return x
+    if not d.enabled:
+        return x
     dist.all_reduce(x, op=dist.ReduceOp.MAX if op == 'max' else dist.ReduceOp.SUM)
     return x
 
+
 def all_gather_objects(obj, d: Dist) -> list:
     "Every process's `obj`, in rank order; `[obj]` in one process."
-    if not d.enabled: return [obj]
+    if not d.enabled:
+        return [obj]
     out = [None] * d.world_size
     dist.all_gather_object(out, obj)
     return out
 
+
 def close_distributed(d: Dist):
     "Wait for every process, then leave the process group; nothing to do in one process."
-    if d.enabled: dist.barrier(); dist.destroy_process_group()
+    if d.enabled:
+        dist.barrier()
+        dist.destroy_process_group()

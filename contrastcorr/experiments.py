@@ -21,13 +21,15 @@ PAPER_TERMS = ('intra', 'inter', 'cons', 'sparse', 'cycle')
 ABLATION_VARIANTS = {
     'full (paper terms)': {},
     **{f'−{t}': {f'w_{t}': 0.0} for t in PAPER_TERMS},
-    # the official code's weights on the tutorial network: no L_inter, no L_cycle; self-recon 1, switch 0.1, concentration 0.3
+    # the official code's weights on the tutorial network: no L_inter, no L_cycle;
+    # self-reconstruction 1, colour switch 0.1, concentration 0.3
     'official terms': dict(w_inter=0.0, w_cycle=0.0, w_self=1.0, w_switch=0.1, w_conc=0.3),
 }
 
 # %% ../nbs/13_experiments.ipynb #be679de6
 def scaling_axes(base_steps: int) -> dict:
-    "axis → {label: settings}: `steps`, `model` (ModelConfig overrides), `train` (TrainConfig fields), `data` (`study_data`)."
+    """axis → {label: settings}: `steps`, `model` (ModelConfig overrides), `train` (TrainConfig fields),
+    `data` (`study_data`)."""
     s = base_steps
     return {
         'steps': {f'{n} steps': dict(steps=n) for n in (s // 4, s // 2, s, 2 * s)},
@@ -37,64 +39,93 @@ def scaling_axes(base_steps: int) -> dict:
         'data': {d: dict(data=d) for d in ('synthetic', 'real', 'both')},
     }
 
+
 def study_data(kind: str, real=None, n_synthetic: int = 64) -> list:
     "Training data of a study run: 'synthetic' clips, 'real' (the folder `real`, plus the shipped real clip) or 'both'."
     from contrastcorr.data import asset_path
-    if kind not in ('synthetic', 'real', 'both'): raise ValueError(f"`kind` must be synthetic, real or both, got {kind!r}")
+
+    if kind not in ('synthetic', 'real', 'both'):
+        raise ValueError(f"`kind` must be synthetic, real or both, got {kind!r}")
     syn = [f'synthetic:{n_synthetic}']
     rl = ([str(real)] if real else []) + [str(asset_path('videos', 'bikes_short.mp4'))]
     return {'synthetic': syn, 'real': rl, 'both': syn + rl}[kind]
 
 # %% ../nbs/13_experiments.ipynb #1e0c5664
-EVAL_SEQUENCES = ('blackswan', 'car-shadow', 'dog', 'libby')   # single-object sequences of the DAVIS-2017 val sample
-EVAL_SIZE = (240, 424)                                          # 480×854 → short side 240, long side floored to ×8
+EVAL_SEQUENCES = ('blackswan', 'car-shadow', 'dog', 'libby')  # single-object sequences of the DAVIS-2017 val sample
+EVAL_SIZE = (240, 424)  # 480×854 → short side 240, long side floored to ×8
+
 
 def davis_subset(root=None, sequences=EVAL_SEQUENCES, n_frames: int = 20, size=EVAL_SIZE) -> dict:
-    "sequence → (frames (T, 3, h, w) uint8, binary masks (T, h, w) uint8) of a DAVIS root (default: the shipped sample)."
+    """sequence → (frames (T, 3, h, w) uint8, binary masks (T, h, w) uint8) of a DAVIS root (default: the shipped
+    sample)."""
     from contrastcorr.data import DavisDataset, sample_davis_root
+
     root = Path(root) if root is not None else sample_davis_root()
     ds = DavisDataset(root, year='2016' if (root / 'ImageSets' / '2016').is_dir() else '2017')
-    seqs = [s for s in sequences if s in ds.sequences] or ds.sequences[:len(sequences)]
+    seqs = [s for s in sequences if s in ds.sequences] or ds.sequences[: len(sequences)]
     out = {}
     for s in seqs:
-        frames = ds.frames(s, size=size, max_frames=n_frames)                                     # (T, 3, h, w)
-        m = ds.masks(s, max_frames=n_frames)                                                      # (T, H, W) ids
-        m = ((m > 0) & (m < 255)).to(torch.uint8)                                                 # union; void → bg
+        frames = ds.frames(s, size=size, max_frames=n_frames)  # (T, 3, h, w)
+        m = ds.masks(s, max_frames=n_frames)  # (T, H, W) ids
+        m = ((m > 0) & (m < 255)).to(torch.uint8)  # union; void → bg
         out[s] = (frames, F.interpolate(m[:, None].float(), size=size, mode='nearest')[:, 0].to(torch.uint8))
     return out
+
 
 def evaluate_subset(encoder, data: dict) -> dict:
     "CRW propagation of each sequence's first mask; J, F and J&F per sequence and their means (4 decimals)."
     from contrastcorr.metrics import evaluate_sequence
     from contrastcorr.propagation import propagate_video
+
     per = {}
     for s, (frames, gt) in data.items():
-        pred = propagate_video(frames, gt[0], encoder, 'crw', device='cpu', progress=False)     # (T, h, w)
+        pred = propagate_video(frames, gt[0], encoder, 'crw', device='cpu', progress=False)  # (T, h, w)
         r = evaluate_sequence(pred, gt)
         per[s] = dict(J=round(r['J-Mean'], 4), F=round(r['F-Mean'], 4))
-    J = sum(v['J'] for v in per.values()) / len(per); Fm = sum(v['F'] for v in per.values()) / len(per)
+    J = sum(v['J'] for v in per.values()) / len(per)
+    Fm = sum(v['F'] for v in per.values()) / len(per)
     return dict(J=round(J, 4), F=round(Fm, 4), JF=round((J + Fm) / 2, 4), per_sequence=per)
 
 # %% ../nbs/13_experiments.ipynb #6e001bf9
 def machine() -> dict:
     "Where a number was measured: CPU model, the kernels torch runs (`get_cpu_capability`), threads, autocast dtype."
     from contrastcorr.devices import amp_dtype
-    try: cpu = next(l.split(':', 1)[1].strip() for l in Path('/proc/cpuinfo').read_text().splitlines() if l.startswith('model name'))
-    except (OSError, StopIteration): cpu = 'unknown'
-    return dict(cpu=cpu, cores=os.cpu_count(), capability=torch.backends.cpu.get_cpu_capability(),
-                threads=torch.get_num_threads(), train_autocast=str(amp_dtype('auto', torch.device('cpu'))))
+
+    try:
+        cpu = next(
+            line.split(':', 1)[1].strip()
+            for line in Path('/proc/cpuinfo').read_text().splitlines()
+            if line.startswith('model name')
+        )
+    except (OSError, StopIteration):
+        cpu = 'unknown'
+    return dict(
+        cpu=cpu,
+        cores=os.cpu_count(),
+        capability=torch.backends.cpu.get_cpu_capability(),
+        threads=torch.get_num_threads(),
+        train_autocast=str(amp_dtype('auto', torch.device('cpu'))),
+    )
+
 
 def train_and_evaluate(cfg, data, out, eval_data: dict) -> dict:
     "Train `cfg` on `data` into the run folder `out`, evaluate its encoder on `eval_data`; scores, times, final losses."
     from contrastcorr.train import read_log, train
+
     c0, t0 = time.process_time(), time.perf_counter()
     s = train(cfg, data, Path(out), progress=False)
     cpu, wall = time.process_time() - c0, time.perf_counter() - t0
     recs = [r for r in read_log(Path(out) / 'log.jsonl') if 'loss' in r]
-    recs = [r for r in recs if r['stage'] == recs[-1]['stage']][-5:]                       # the last stage's terms
+    recs = [r for r in recs if r['stage'] == recs[-1]['stage']][-5:]  # the last stage's terms
     skip = ('step', 'stage', 'lr', 'elapsed')
     final = {k: round(sum(r[k] for r in recs) / len(recs), 4) for k in recs[-1] if k not in skip}
     t1 = time.perf_counter()
     ev = evaluate_subset(str(Path(out) / 'encoder.pt'), eval_data)
-    return dict(steps=s['steps'], **ev, final_losses=final, train_cpu_s=round(cpu, 1), train_s=round(wall, 1),
-                eval_s=round(time.perf_counter() - t1, 1))
+    return dict(
+        steps=s['steps'],
+        **ev,
+        final_losses=final,
+        train_cpu_s=round(cpu, 1),
+        train_s=round(wall, 1),
+        eval_s=round(time.perf_counter() - t1, 1),
+    )

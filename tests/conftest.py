@@ -6,20 +6,27 @@ Tests marked `@pytest.mark.browser` drive JupyterLab in headless Chromium (tests
 with the reason, only when `chromium` or the `playwright` package is missing (tools/ci_browser_setup.sh installs both).
 Deselect them with `-m "not browser"`.
 """
+
 import pytest
 import torch
 
 
 def pytest_configure(config):
-    config.addinivalue_line("markers", "gpu: needs a CUDA device; skipped automatically when torch.cuda.is_available() is False")
-    config.addinivalue_line("markers", "browser: drives JupyterLab in headless Chromium via Playwright (needs chromium + playwright)")
+    config.addinivalue_line(
+        "markers", "gpu: needs a CUDA device; skipped automatically when torch.cuda.is_available() is False"
+    )
+    config.addinivalue_line(
+        "markers", "browser: drives JupyterLab in headless Chromium via Playwright (needs chromium + playwright)"
+    )
 
 
 def pytest_collection_modifyitems(config, items):
-    if torch.cuda.is_available(): return
+    if torch.cuda.is_available():
+        return
     skip = pytest.mark.skip(reason="needs a CUDA device (torch.cuda.is_available() is False)")
     for item in items:
-        if 'gpu' in item.keywords: item.add_marker(skip)
+        if 'gpu' in item.keywords:
+            item.add_marker(skip)
 
 
 @pytest.fixture(autouse=True)

@@ -1,4 +1,5 @@
 """Longer and property-based tests of `contrastcorr.data` (the notebook nbs/00_data.ipynb holds the quick ones)."""
+
 import json
 import sys
 from pathlib import Path
@@ -30,9 +31,10 @@ from contrastcorr.data import (
     write_mask,
 )
 
-SHARED = Path(__file__).resolve().parents[1].parent/'shared'/'data'
-needs_shared = pytest.mark.skipif(not SHARED.exists(), reason=f"team data {SHARED} not present (shipped data is tested "
-                                                              "too)")
+SHARED = Path(__file__).resolve().parents[1].parent / 'shared' / 'data'
+needs_shared = pytest.mark.skipif(
+    not SHARED.exists(), reason=f"team data {SHARED} not present (shipped data is tested too)"
+)
 CLIP = asset_path('videos', 'bikes_short.mp4')
 
 
@@ -40,20 +42,38 @@ CLIP = asset_path('videos', 'bikes_short.mp4')
 def test_asset_path():
     assert asset_path('davis').is_dir() and CLIP.is_file()
     assert sample_davis_root() == asset_path('davis')
-    with pytest.raises(FileNotFoundError, match='not-there'): asset_path('not-there', 'x.png')
+    with pytest.raises(FileNotFoundError, match='not-there'):
+        asset_path('not-there', 'x.png')
 
 
 def test_sources_documented():
     text = asset_path('SOURCES.md').read_text()
-    for word in ('CC BY 4.0', 'MIT', 'BSD', 'bikes_short.mp4', 'kite-surf', 'blackswan', 'car-shadow', 'dog', 'drift-straight'):
+    for word in (
+        'CC BY 4.0',
+        'MIT',
+        'BSD',
+        'bikes_short.mp4',
+        'kite-surf',
+        'blackswan',
+        'car-shadow',
+        'dog',
+        'drift-straight',
+    ):
         assert word in text
     assert '../shared' not in text and '/work/' not in text, 'cite the original sources, not this machine'
 
 
 # ---------------------------------------------------------------- Lab
-REFS = [((1, 1, 1), (100, 0, 0)), ((0, 0, 0), (0, 0, 0)), ((1, 0, 0), (53.24, 80.09, 67.20)),
-        ((0, 1, 0), (87.73, -86.18, 83.18)), ((0, 0, 1), (32.30, 79.19, -107.86)),
-        ((1, 1, 0), (97.14, -21.55, 94.48)), ((0, 1, 1), (91.11, -48.09, -14.13)), ((1, 0, 1), (60.32, 98.23, -60.82))]
+REFS = [
+    ((1, 1, 1), (100, 0, 0)),
+    ((0, 0, 0), (0, 0, 0)),
+    ((1, 0, 0), (53.24, 80.09, 67.20)),
+    ((0, 1, 0), (87.73, -86.18, 83.18)),
+    ((0, 0, 1), (32.30, 79.19, -107.86)),
+    ((1, 1, 0), (97.14, -21.55, 94.48)),
+    ((0, 1, 1), (91.11, -48.09, -14.13)),
+    ((1, 0, 1), (60.32, 98.23, -60.82)),
+]
 
 
 @pytest.mark.parametrize('rgb,ref', REFS)
@@ -81,7 +101,7 @@ def test_lab_matches_per_pixel_loop():
     for b in range(2):
         for y in range(3):
             for x in range(4):
-                assert_near(rgb_to_lab(rgb[b, :, y:y + 1, x:x + 1])[:, 0, 0], lab[b, :, y, x])
+                assert_near(rgb_to_lab(rgb[b, :, y : y + 1, x : x + 1])[:, 0, 0], lab[b, :, y, x])
 
 
 @settings(max_examples=200, deadline=None)
@@ -105,10 +125,14 @@ def test_lab_gradients():
 
 
 def test_lab_bad_input():
-    with pytest.raises(ValueError, match=r'\(\.\.\., 3, H, W\)'): rgb_to_lab(torch.rand(3, 4))
-    with pytest.raises(ValueError, match='3, H, W'): lab_to_rgb(torch.rand(2, 4, 5, 5))
-    with pytest.raises(TypeError, match='float'): rgb_to_lab(torch.zeros(3, 2, 2, dtype=torch.uint8))
-    with pytest.raises(TypeError, match='Tensor'): rgb_to_lab(np.zeros((3, 2, 2)))
+    with pytest.raises(ValueError, match=r'\(\.\.\., 3, H, W\)'):
+        rgb_to_lab(torch.rand(3, 4))
+    with pytest.raises(ValueError, match='3, H, W'):
+        lab_to_rgb(torch.rand(2, 4, 5, 5))
+    with pytest.raises(TypeError, match='float'):
+        rgb_to_lab(torch.zeros(3, 2, 2, dtype=torch.uint8))
+    with pytest.raises(TypeError, match='Tensor'):
+        rgb_to_lab(np.zeros((3, 2, 2)))
 
 
 @pytest.mark.gpu
@@ -139,7 +163,7 @@ def test_read_shipped_clip():
 @needs_shared
 @pytest.mark.parametrize('name,n,hw', [('bikes.mp4', 250, (272, 640)), ('carphone_pristine.mp4', 120, (144, 176))])
 def test_read_shared_clips(name, n, hw):
-    v = read_frames(SHARED/'videos'/name)
+    v = read_frames(SHARED / 'videos' / name)
     assert v.shape == (n, 3, *hw) and v.dtype == torch.uint8
     assert (v[1:].float() - v[:-1].float()).abs().mean() > 0.5  # frames differ: it is a video
     if name == 'bikes.mp4':  # the shipped clip is a re-encoding of its first 50 frames
@@ -148,30 +172,37 @@ def test_read_shared_clips(name, n, hw):
 
 def test_read_folder_and_single_image(tmp_path):
     frames = torch.randint(0, 256, (4, 3, 20, 30), dtype=torch.uint8)
-    for t, f in enumerate(frames): Image.fromarray(f.permute(1, 2, 0).numpy()).save(tmp_path/f'{t:05d}.png')
-    (tmp_path/'notes.txt').write_text('ignored')
+    for t, f in enumerate(frames):
+        Image.fromarray(f.permute(1, 2, 0).numpy()).save(tmp_path / f'{t:05d}.png')
+    (tmp_path / 'notes.txt').write_text('ignored')
     assert torch.equal(read_frames(tmp_path), frames)  # PNG is lossless
     assert torch.equal(read_frames(tmp_path, stride=2, max_frames=1), frames[:1])
-    assert torch.equal(read_frames(tmp_path/'00002.png')[0], frames[2])
-    grey = tmp_path/'grey'; grey.mkdir()
-    Image.fromarray(np.full((5, 6), 77, np.uint8), mode='L').save(grey/'a.jpg')
+    assert torch.equal(read_frames(tmp_path / '00002.png')[0], frames[2])
+    grey = tmp_path / 'grey'
+    grey.mkdir()
+    Image.fromarray(np.full((5, 6), 77, np.uint8), mode='L').save(grey / 'a.jpg')
     assert read_frames(grey).shape == (1, 3, 5, 6)  # converted to RGB
 
 
 def test_read_frames_errors(tmp_path, monkeypatch):
-    with pytest.raises(FileNotFoundError, match='missing.mp4'): read_frames(tmp_path/'missing.mp4')
-    with pytest.raises(FileNotFoundError, match=str(tmp_path)): read_frames(tmp_path)
-    with pytest.raises(ValueError, match='stride'): read_frames(CLIP, stride=0)
-    with pytest.raises(ValueError, match='size'): read_frames(CLIP, size=(1, 2, 3))
+    with pytest.raises(FileNotFoundError, match='missing.mp4'):
+        read_frames(tmp_path / 'missing.mp4')
+    with pytest.raises(FileNotFoundError, match=str(tmp_path)):
+        read_frames(tmp_path)
+    with pytest.raises(ValueError, match='stride'):
+        read_frames(CLIP, stride=0)
+    with pytest.raises(ValueError, match='size'):
+        read_frames(CLIP, size=(1, 2, 3))
     monkeypatch.setitem(sys.modules, 'av', None)  # as if the [video] extra were not installed
-    with pytest.raises(ImportError, match=r'contrastcorr\[video\]'): read_frames(CLIP)
+    with pytest.raises(ImportError, match=r'contrastcorr\[video\]'):
+        read_frames(CLIP)
 
 
 # ---------------------------------------------------------------- masks and palette
 def test_palette():
     assert DAVIS_PALETTE.shape == (256, 3) and DAVIS_PALETTE.dtype == np.uint8
     assert len({tuple(c) for c in DAVIS_PALETTE}) == 256  # every id has its own colour
-    with Image.open(sample_davis_root()/'Annotations'/'480p'/'blackswan'/'00010.png') as im:
+    with Image.open(sample_davis_root() / 'Annotations' / '480p' / 'blackswan' / '00010.png') as im:
         assert np.array_equal(np.array(im.getpalette(), np.uint8).reshape(-1, 3), DAVIS_PALETTE)
 
 
@@ -179,9 +210,10 @@ def test_palette():
 def test_mask_round_trip(tmp_path, dtype):
     g = torch.Generator().manual_seed(1)
     ids = torch.randint(0, 2 if dtype is bool else 8, (37, 53), generator=g)
-    if dtype is not bool: ids[:3, :3] = 255
+    if dtype is not bool:
+        ids[:3, :3] = 255
     mask = ids.numpy().astype(dtype) if isinstance(dtype, type) else ids.to(dtype)
-    p = write_mask(tmp_path/'a'/'b'/'00007.png', mask)
+    p = write_mask(tmp_path / 'a' / 'b' / '00007.png', mask)
     with Image.open(p) as im:
         assert im.mode == 'P'
         assert np.array_equal(np.array(im), ids.numpy())  # what the official evaluator reads
@@ -189,12 +221,17 @@ def test_mask_round_trip(tmp_path, dtype):
 
 
 def test_mask_errors(tmp_path):
-    Image.fromarray(np.zeros((4, 4, 3), np.uint8)).save(tmp_path/'rgb.png')
-    with pytest.raises(ValueError, match=r"mode 'P'.*'RGB'|'RGB'"): read_mask(tmp_path/'rgb.png')
-    with pytest.raises(FileNotFoundError, match='nope.png'): read_mask(tmp_path/'nope.png')
-    with pytest.raises(ValueError, match=r'\(H, W\)'): write_mask(tmp_path/'x.png', np.zeros((1, 4, 4), np.uint8))
-    with pytest.raises(TypeError, match='integer'): write_mask(tmp_path/'x.png', np.zeros((4, 4), np.float32))
-    with pytest.raises(ValueError, match='0..255'): write_mask(tmp_path/'x.png', np.full((4, 4), -1))
+    Image.fromarray(np.zeros((4, 4, 3), np.uint8)).save(tmp_path / 'rgb.png')
+    with pytest.raises(ValueError, match=r"mode 'P'.*'RGB'|'RGB'"):
+        read_mask(tmp_path / 'rgb.png')
+    with pytest.raises(FileNotFoundError, match='nope.png'):
+        read_mask(tmp_path / 'nope.png')
+    with pytest.raises(ValueError, match=r'\(H, W\)'):
+        write_mask(tmp_path / 'x.png', np.zeros((1, 4, 4), np.uint8))
+    with pytest.raises(TypeError, match='integer'):
+        write_mask(tmp_path / 'x.png', np.zeros((4, 4), np.float32))
+    with pytest.raises(ValueError, match='0..255'):
+        write_mask(tmp_path / 'x.png', np.full((4, 4), -1))
 
 
 def test_mask_colouring():
@@ -210,7 +247,13 @@ def test_mask_colouring():
 # ---------------------------------------------------------------- DAVIS
 def test_davis_shipped():
     ds = DavisDataset(sample_davis_root())
-    shipped = {'blackswan': (1, 25), 'kite-surf': (3, 25), 'car-shadow': (1, 16), 'dog': (1, 16), 'drift-straight': (1, 16)}
+    shipped = {
+        'blackswan': (1, 25),
+        'kite-surf': (3, 25),
+        'car-shadow': (1, 16),
+        'dog': (1, 16),
+        'drift-straight': (1, 16),
+    }
     assert ds.sequences == list(shipped) and len(ds) == 5 and list(ds) == ds.sequences
     for seq, (n_obj, T) in shipped.items():
         names = ds.frame_names(seq)
@@ -221,7 +264,7 @@ def test_davis_shipped():
         assert ds.n_objects(seq) == n_obj and torch.equal(ds.first_mask(seq), m[0])
         assert set(m[1:].unique().tolist()) == {0, 1}  # later frames: DAVIS-2016 (union) ground truth
         assert (m[0] > 0).equal(m[0] > 0) and (m[0] > 0).float().mean() > 0.005
-        preds = sorted((sample_davis_root()/'predictions'/'contrastcorr'/seq).glob('*.png'))
+        preds = sorted((sample_davis_root() / 'predictions' / 'contrastcorr' / seq).glob('*.png'))
         assert [p.stem for p in preds] == names
         pred = torch.stack([read_mask(p) for p in preds])
         assert pred.shape == m.shape and set(pred.unique().tolist()) <= set(range(n_obj + 1))
@@ -231,24 +274,32 @@ def test_davis_shipped():
 
 
 def test_davis_errors(tmp_path):
-    with pytest.raises(FileNotFoundError, match=str(tmp_path/'none')): DavisDataset(tmp_path/'none')
-    with pytest.raises(FileNotFoundError, match='JPEGImages'): DavisDataset(tmp_path)
+    with pytest.raises(FileNotFoundError, match=str(tmp_path / 'none')):
+        DavisDataset(tmp_path / 'none')
+    with pytest.raises(FileNotFoundError, match='JPEGImages'):
+        DavisDataset(tmp_path)
     root = sample_davis_root()
-    with pytest.raises(FileNotFoundError, match='test-dev.txt'): DavisDataset(root, split='test-dev')
-    with pytest.raises(FileNotFoundError, match='Annotations_x'): DavisDataset(root, annotations_dir='Annotations_x')
+    with pytest.raises(FileNotFoundError, match='test-dev.txt'):
+        DavisDataset(root, split='test-dev')
+    with pytest.raises(FileNotFoundError, match='Annotations_x'):
+        DavisDataset(root, annotations_dir='Annotations_x')
     ds = DavisDataset(root)
-    with pytest.raises(FileNotFoundError, match='horsejump'): ds.frames('horsejump')
-    with pytest.raises(FileNotFoundError, match='horsejump'): ds.first_mask('horsejump')
+    with pytest.raises(FileNotFoundError, match='horsejump'):
+        ds.frames('horsejump')
+    with pytest.raises(FileNotFoundError, match='horsejump'):
+        ds.first_mask('horsejump')
     # an absolute annotations_dir works and an empty sequence folder is reported with its path
-    ann = tmp_path/'ann'/'480p'/'blackswan'; ann.mkdir(parents=True)
-    ds2 = DavisDataset(root, annotations_dir=tmp_path/'ann')
-    with pytest.raises(FileNotFoundError, match=str(ann)): ds2.masks('blackswan')
+    ann = tmp_path / 'ann' / '480p' / 'blackswan'
+    ann.mkdir(parents=True)
+    ds2 = DavisDataset(root, annotations_dir=tmp_path / 'ann')
+    with pytest.raises(FileNotFoundError, match=str(ann)):
+        ds2.masks('blackswan')
 
 
 @needs_shared
 def test_davis_shared_sample():
-    root = SHARED/'davis-sample'
-    manifest = json.loads((root/'manifest.json').read_text())
+    root = SHARED / 'davis-sample'
+    manifest = json.loads((root / 'manifest.json').read_text())
     d16 = DavisDataset(root, year='2016')
     d17 = DavisDataset(root, year='2017')
     first = DavisDataset(root, annotations_dir='Annotations_2017_first_frame')
@@ -271,8 +322,16 @@ def test_davis_shared_sample():
 
 
 # ---------------------------------------------------------------- synthetic videos
-@pytest.mark.parametrize('kw', [dict(), dict(n_frames=1), dict(n_frames=5, size=(96, 160), n_shapes=5, seed=7),
-                                dict(n_shapes=0), dict(n_shapes=1, size=(64, 48), seed=3)])
+@pytest.mark.parametrize(
+    'kw',
+    [
+        dict(),
+        dict(n_frames=1),
+        dict(n_frames=5, size=(96, 160), n_shapes=5, seed=7),
+        dict(n_shapes=0),
+        dict(n_shapes=1, size=(64, 48), seed=3),
+    ],
+)
 def test_synthetic_shapes_and_labels(kw):
     v = synthetic_video(**kw)
     T, K = kw.get('n_frames', 8), kw.get('n_shapes', 3)
@@ -285,7 +344,8 @@ def test_synthetic_shapes_and_labels(kw):
     assert sorted(v.depth.tolist()) == list(range(1, K + 1))
     assert int(v.masks.max()) <= K
     # occlusion: each pixel's id is the front-most shape covering it (0 if none)
-    rank = torch.zeros(K + 1, dtype=torch.long); rank[v.depth] = torch.arange(1, K + 1)
+    rank = torch.zeros(K + 1, dtype=torch.long)
+    rank[v.depth] = torch.arange(1, K + 1)
     cover = v.amodal * rank[1:, None, None] if K else torch.zeros(T, 0, H, W, dtype=torch.long)
     expect = torch.where(cover.amax(1) > 0, cover.argmax(1) + 1, 0) if K else torch.zeros(T, H, W, dtype=torch.long)
     assert torch.equal(v.masks.long(), expect)
@@ -295,9 +355,10 @@ def test_synthetic_shapes_and_labels(kw):
         inside = (xi >= 0) & (xi < W) & (yi >= 0) & (yi < H)
         ids = v.masks[torch.arange(T)[:, None], yi.clamp(0, H - 1), xi.clamp(0, W - 1)].long()
         assert torch.equal(v.visible, inside & (ids == v.keypoint_ids))
-        assert torch.equal(v.amodal[torch.arange(T)[:, None], v.keypoint_ids - 1, yi.clamp(0, H - 1),
-                                    xi.clamp(0, W - 1)] | ~inside,
-                           torch.ones_like(inside))  # keypoints always lie on their shape's silhouette
+        assert torch.equal(
+            v.amodal[torch.arange(T)[:, None], v.keypoint_ids - 1, yi.clamp(0, H - 1), xi.clamp(0, W - 1)] | ~inside,
+            torch.ones_like(inside),
+        )  # keypoints always lie on their shape's silhouette
 
 
 def test_synthetic_determinism():
@@ -305,7 +366,8 @@ def test_synthetic_determinism():
     for name in ('frames', 'masks', 'motion', 'keypoints', 'visible', 'amodal', 'depth', 'bg_shift'):
         assert torch.equal(getattr(a, name), getattr(b, name)), name
     assert not torch.equal(a.frames, c.frames) and not torch.equal(a.motion, c.motion)
-    torch.manual_seed(0); d = synthetic_video(seed=11)  # the global RNG plays no part
+    torch.manual_seed(0)
+    d = synthetic_video(seed=11)  # the global RNG plays no part
     assert torch.equal(a.frames, d.frames)
 
 
@@ -322,22 +384,25 @@ def test_synthetic_motion_is_what_is_rendered():
         expected = area[0] * v.motion[:, 0, 3] ** 2 / v.motion[0, 0, 3] ** 2  # area grows with scale²
         a = v.amodal[:, 0]
         full = a[:, 0].any(-1) | a[:, -1].any(-1) | a[:, :, 0].any(-1) | a[:, :, -1].any(-1)
-        if not full.any(): assert ((area - expected).abs() / expected).max() < 0.05
+        if not full.any():
+            assert ((area - expected).abs() / expected).max() < 0.05
     # background: with no shapes, frame t equals frame 0 shifted by bg_shift (interior, up to interpolation)
     v = synthetic_video(n_frames=4, n_shapes=0, seed=2, bg_speed=2.0)
     dx, dy = v.bg_shift[3].tolist()
     f0, f3 = v.frames[0].float(), v.frames[3].float()
     ix, iy = round(dx), round(dy)
-    a = f3[:, 10 + iy:118 + iy, 10 + ix:118 + ix]
+    a = f3[:, 10 + iy : 118 + iy, 10 + ix : 118 + ix]
     b = f0[:, 10:118, 10:118]
     assert (a - b).abs().mean() < 6 < (f3[:, 10:118, 10:118] - b).abs().mean()
 
 
 def test_synthetic_speed():
     import time
+
     synthetic_video(seed=0)
     t0 = time.perf_counter()
-    for s in range(50): synthetic_video(seed=s)
+    for s in range(50):
+        synthetic_video(seed=s)
     assert time.perf_counter() - t0 < 20  # ~0.5 s on a quiet CPU core; generous for shared CI
 
 
@@ -363,7 +428,8 @@ def test_pair_with_fractional_shift():
 
 
 def test_pair_errors_and_seed():
-    with pytest.raises(ValueError, match='shift'): synthetic_pair_with_shift(size=(16, 16), shift=(0, 8))
+    with pytest.raises(ValueError, match='shift'):
+        synthetic_pair_with_shift(size=(16, 16), shift=(0, 8))
     a0, _ = synthetic_pair_with_shift(size=(16, 16), shift=(1, 1), seed=0)
     b0, _ = synthetic_pair_with_shift(size=(16, 16), shift=(1, 1), seed=1)
     assert not torch.equal(a0, b0)
@@ -372,11 +438,13 @@ def test_pair_errors_and_seed():
 def test_asset_path_prefers_installed_assets(tmp_path, monkeypatch):
     "A wheel installs data/ as contrastcorr/assets: that location wins, the repo's data/ is the fallback."
     import contrastcorr
-    pkg = tmp_path/'site'/'contrastcorr'
-    (pkg/'assets'/'davis').mkdir(parents=True)
-    (tmp_path/'site'/'data').mkdir()
-    (tmp_path/'site'/'data'/'only_in_repo.txt').write_text('x')
-    monkeypatch.setattr(contrastcorr, '__file__', str(pkg/'__init__.py'))
-    assert asset_path('davis') == (pkg/'assets'/'davis').resolve()
-    assert asset_path('only_in_repo.txt') == (tmp_path/'site'/'data'/'only_in_repo.txt').resolve()
-    with pytest.raises(FileNotFoundError, match='assets'): asset_path('videos')
+
+    pkg = tmp_path / 'site' / 'contrastcorr'
+    (pkg / 'assets' / 'davis').mkdir(parents=True)
+    (tmp_path / 'site' / 'data').mkdir()
+    (tmp_path / 'site' / 'data' / 'only_in_repo.txt').write_text('x')
+    monkeypatch.setattr(contrastcorr, '__file__', str(pkg / '__init__.py'))
+    assert asset_path('davis') == (pkg / 'assets' / 'davis').resolve()
+    assert asset_path('only_in_repo.txt') == (tmp_path / 'site' / 'data' / 'only_in_repo.txt').resolve()
+    with pytest.raises(FileNotFoundError, match='assets'):
+        asset_path('videos')

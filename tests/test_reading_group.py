@@ -4,6 +4,7 @@ Every link lands on an existing notebook *and* an existing heading in it (anchor
 heading's text with spaces turned into '-'); every function named in backticks as `contrastcorr.x.y` is an importable
 attribute; every part of the guide ends with 2–4 questions for discussion; the parts cover the paper.
 """
+
 import html
 import importlib
 import json
@@ -54,9 +55,12 @@ def resolve(name):
     "The object a dotted name refers to: the longest importable module prefix, then attributes."
     parts = name.split('.')
     for i in range(len(parts), 0, -1):
-        try: obj = importlib.import_module('.'.join(parts[:i]))
-        except ModuleNotFoundError: continue
-        for p in parts[i:]: obj = getattr(obj, p)
+        try:
+            obj = importlib.import_module('.'.join(parts[:i]))
+        except ModuleNotFoundError:
+            continue
+        for p in parts[i:]:
+            obj = getattr(obj, p)
         return obj
     raise ModuleNotFoundError(name)
 
@@ -71,8 +75,9 @@ def parts():
 def test_anchor_rule():
     "The anchor rule the guide relies on: nbconvert's heading ids are the text with spaces -> '-'."
     assert heading_ids(ROOT / 'nbs' / '01_affinity.ipynb') >= {'1.-The-dense-affinity', '4.-Mutual-matching'}
-    assert re.findall(r'<h2 id="([^"]+)"', markdown2html_mistune('## 7. Self-reconstruction (official code)')) == \
-        ['7.-Self-reconstruction-(official-code)']
+    assert re.findall(r'<h2 id="([^"]+)"', markdown2html_mistune('## 7. Self-reconstruction (official code)')) == [
+        '7.-Self-reconstruction-(official-code)'
+    ]
 
 
 def test_guide_is_link_rich():
@@ -86,13 +91,17 @@ def test_link_lands_on_a_heading(href):
     assert target.suffix == '.ipynb' and target.is_file(), f'{href}: no notebook {target}'
     assert anchor, f'{href}: link to a section (notebook path + heading anchor), not a whole notebook'
     ids = heading_ids(target)
-    assert unquote(anchor) in ids, f'{href}: no heading with anchor {unquote(anchor)!r} in {target.name}; it has {sorted(ids)}'
+    assert unquote(anchor) in ids, (
+        f'{href}: no heading with anchor {unquote(anchor)!r} in {target.name}; it has {sorted(ids)}'
+    )
 
 
 @pytest.mark.parametrize('name', named_functions())
 def test_named_function_exists(name):
-    try: resolve(name)
-    except (ModuleNotFoundError, AttributeError) as e: pytest.fail(f'the guide names `{name}`, which does not exist: {e}')
+    try:
+        resolve(name)
+    except (ModuleNotFoundError, AttributeError) as e:
+        pytest.fail(f'the guide names `{name}`, which does not exist: {e}')
 
 
 def test_every_part_has_questions():
@@ -106,6 +115,20 @@ def test_every_part_has_questions():
 
 def test_parts_cover_the_paper():
     titles = ' | '.join(t.lower() for t, _ in parts())
-    for topic in ['introduction', 'related work', 'affinity', 'tracking', 'intra-video', 'inter-video', 'losses',
-                  'training', 'davis', 'jhmdb', 'vip', 'ablations', 'official code differs', 'published numbers']:
+    for topic in [
+        'introduction',
+        'related work',
+        'affinity',
+        'tracking',
+        'intra-video',
+        'inter-video',
+        'losses',
+        'training',
+        'davis',
+        'jhmdb',
+        'vip',
+        'ablations',
+        'official code differs',
+        'published numbers',
+    ]:
         assert topic in titles, f'no part about {topic!r}: {titles}'

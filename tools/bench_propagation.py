@@ -21,46 +21,83 @@ CPU without AVX-512 would see, force the kernels: ATEN_CPU_CAPABILITY=avx2 MKL_E
 ONEDNN_MAX_CPU_ISA=AVX2. Each method runs in a fresh process so its memory peak is its own. On a shared machine the wall-clock numbers are
 noisy (other processes take the cores); CPU seconds are the steadier measure of work.
 """
-import argparse, json, os, subprocess, sys, threading, time
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / 'shared' / 'data' / 'davis-sample'
-METHODS = ['crw', 'crw-fp32', 'crw-lab', 'crw-r18', 'contrastcorr', 'dense-crw', 'reencode-crw', 'reencode-crw-r18',
-           'reencode-contrastcorr']
+METHODS = [
+    'crw',
+    'crw-fp32',
+    'crw-lab',
+    'crw-r18',
+    'contrastcorr',
+    'dense-crw',
+    'reencode-crw',
+    'reencode-crw-r18',
+    'reencode-contrastcorr',
+]
 
 
 def rss_mb():
     "Resident memory of this process now, in MB (Linux)."
-    with open('/proc/self/statm') as f: return int(f.read().split()[1]) * os.sysconf('SC_PAGE_SIZE') / 2**20
+    with open('/proc/self/statm') as f:
+        return int(f.read().split()[1]) * os.sysconf('SC_PAGE_SIZE') / 2**20
 
 
 class PeakRSS:
     "Context manager sampling RSS in a thread; `.peak` is the maximum above the RSS at entry, in MB."
+
     def __enter__(self):
         self.base, self.peak_abs, self.done = rss_mb(), rss_mb(), False
+
         def watch():
-            while not self.done: self.peak_abs = max(self.peak_abs, rss_mb()); time.sleep(0.002)
-        self.th = threading.Thread(target=watch, daemon=True); self.th.start()
+            while not self.done:
+                self.peak_abs = max(self.peak_abs, rss_mb())
+                time.sleep(0.002)
+
+        self.th = threading.Thread(target=watch, daemon=True)
+        self.th.start()
         return self
+
     def __exit__(self, *exc):
-        self.done = True; self.th.join()
+        self.done = True
+        self.th.join()
         self.peak = max(self.peak_abs, rss_mb()) - self.base
 
 
 def run_one(name, seq_dir, n_frames):
     "Run one method in this process; return a dict of measurements."
-    import torch
     from dataclasses import replace
+
+    import torch
+
     from contrastcorr.affinity import propagate_labels_dense
     from contrastcorr.data import read_frames, read_mask
     from contrastcorr.encoder import Encoder, encoder_from
-    from contrastcorr.propagation import (PRESETS, frames_to_input, mask_to_labels, object_ids, propagate_iter,
-                                          propagate_step, working_size)
+    from contrastcorr.propagation import (
+        PRESETS,
+        frames_to_input,
+        mask_to_labels,
+        object_ids,
+        propagate_iter,
+        propagate_step,
+        working_size,
+    )
+
     torch.set_grad_enabled(False)
     proto = 'contrastcorr' if 'contrastcorr' in name else 'crw'
     cfg = replace(PRESETS[proto], dtype='float32') if name.endswith('fp32') else PRESETS[proto]
-    frames = read_frames(seq_dir, max_frames=min(n_frames, cfg.n_recent + 4))  # (T, 3, 480, 854): a few frames past a full context
+    frames = read_frames(
+        seq_dir, max_frames=min(n_frames, cfg.n_recent + 4)
+    )  # (T, 3, 480, 854): a few frames past a full context
     T, _, H, W = frames.shape
     mask_file = sorted(Path(str(seq_dir).replace('JPEGImages', 'Annotations')).glob('*.png'))[0]
     first = read_mask(mask_file)
@@ -69,9 +106,13 @@ def run_one(name, seq_dir, n_frames):
     L_0 = mask_to_labels(first, ids, size, cfg.label_resize)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
-        enc = encoder_from('lab' if name == 'crw-lab' else Encoder() if name.endswith('r18') else Encoder(width=32, depth=3))
+        enc = encoder_from(
+            'lab' if name == 'crw-lab' else Encoder() if name.endswith('r18') else Encoder(width=32, depth=3)
+        )
     n_ctx = 1 + cfg.n_recent
-    out = dict(method=name, protocol=proto, size=f'{size[1]}x{size[0]}', threads=torch.get_num_threads(), dtype=cfg.dtype)
+    out = dict(
+        method=name, protocol=proto, size=f'{size[1]}x{size[0]}', threads=torch.get_num_threads(), dtype=cfg.dtype
+    )
 
     if name in ('crw', 'crw-fp32', 'crw-lab', 'crw-r18', 'contrastcorr'):
         wall, cpu = [], []
@@ -79,79 +120,130 @@ def run_one(name, seq_dir, n_frames):
             t0, c0 = time.perf_counter(), time.process_time()
             for t, _ in propagate_iter(frames, L_0, enc, cfg, size):
                 t1, c1 = time.perf_counter(), time.process_time()
-                wall.append(t1 - t0); cpu.append(c1 - c0)
+                wall.append(t1 - t0)
+                cpu.append(c1 - c0)
                 t0, c0 = t1, c1
-        full = [i for i in range(1, T) if i >= n_ctx]                         # frames with a full context
+        full = [i for i in range(1, T) if i >= n_ctx]  # frames with a full context
         sel = full or list(range(1, T))
-        out.update(frames=T, context=n_ctx, s_per_frame=sum(wall[i] for i in sel) / len(sel),
-                   cpu_per_frame=sum(cpu[i] for i in sel) / len(sel), peak_mb=mem.peak,
-                   note=f'mean over {len(sel)} frames with {"a full" if full else "a partial"} context')
+        out.update(
+            frames=T,
+            context=n_ctx,
+            s_per_frame=sum(wall[i] for i in sel) / len(sel),
+            cpu_per_frame=sum(cpu[i] for i in sel) / len(sel),
+            peak_mb=mem.peak,
+            note=f'mean over {len(sel)} frames with {"a full" if full else "a partial"} context',
+        )
         return out
 
-    def feats(x):   # (C, h, w) features of unit-Lab frames (1, 3, H', W')
+    def feats(x):  # (C, h, w) features of unit-Lab frames (1, 3, H', W')
         f = enc(x)[0]
         return torch.nn.functional.normalize(f, dim=0) if cfg.l2_normalize else f
-    x = frames_to_input(frames[:2], size)                                     # (2, 3, H', W')
+
+    x = frames_to_input(frames[:2], size)  # (2, 3, H', W')
     F_t = feats(x[1:])
     if name == 'dense-crw':
         k = 3
-        F_r = torch.stack([feats(x[:1])] * k, 1)[None]                       # (1, C, k, h, w)
-        L_r = torch.stack([L_0] * k, 1)[None]                                 # (1, D, k, h, w)
+        F_r = torch.stack([feats(x[:1])] * k, 1)[None]  # (1, C, k, h, w)
+        L_r = torch.stack([L_0] * k, 1)[None]  # (1, D, k, h, w)
         with PeakRSS() as mem:
             t0, c0 = time.perf_counter(), time.process_time()
-            propagate_labels_dense(F_t[None], F_r, L_r, tau=cfg.tau, topk=cfg.topk, radius=cfg.radius, window=[False] + [True] * (k - 1))
+            propagate_labels_dense(
+                F_t[None], F_r, L_r, tau=cfg.tau, topk=cfg.topk, radius=cfg.radius, window=[False] + [True] * (k - 1)
+            )
             wall, cpu = time.perf_counter() - t0, time.process_time() - c0
-        out.update(frames=1, context=k, s_per_frame=wall, cpu_per_frame=cpu, peak_mb=mem.peak,
-                   note=f'{k} context frames; at 21 the logits alone are 7x larger (~{mem.peak * 7 / 1024:.0f} GB)')
+        out.update(
+            frames=1,
+            context=k,
+            s_per_frame=wall,
+            cpu_per_frame=cpu,
+            peak_mb=mem.peak,
+            note=f'{k} context frames; at 21 the logits alone are 7x larger (~{mem.peak * 7 / 1024:.0f} GB)',
+        )
         return out
 
     # re-encoding: for every reference of one target, encode (reference, target) again as a pair, then propagate
-    pair = torch.cat([x[:1], x[1:]])                                          # (2, 3, H', W')
+    pair = torch.cat([x[:1], x[1:]])  # (2, 3, H', W')
     F_refs, L_refs = [feats(x[:1])] * n_ctx, [L_0] * n_ctx
     with PeakRSS() as mem:
         t0, c0 = time.perf_counter(), time.process_time()
-        for _ in range(n_ctx): enc(pair)
+        for _ in range(n_ctx):
+            enc(pair)
         enc_wall, enc_cpu = time.perf_counter() - t0, time.process_time() - c0
         propagate_step(F_t, F_refs, L_refs, cfg)
         wall, cpu = time.perf_counter() - t0, time.process_time() - c0
-    out.update(frames=1, context=n_ctx, s_per_frame=wall, cpu_per_frame=cpu, peak_mb=mem.peak,
-               note=f'{2 * n_ctx} encoder passes per frame: {enc_wall:.2f} s wall / {enc_cpu:.2f} s CPU of it')
+    out.update(
+        frames=1,
+        context=n_ctx,
+        s_per_frame=wall,
+        cpu_per_frame=cpu,
+        peak_mb=mem.peak,
+        note=f'{2 * n_ctx} encoder passes per frame: {enc_wall:.2f} s wall / {enc_cpu:.2f} s CPU of it',
+    )
     return out
 
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument('--sequence', default='blackswan')
-    p.add_argument('--frames', type=int, default=25, help='at most this many frames (each protocol stops 3 frames past a full context)')
+    p.add_argument(
+        '--frames',
+        type=int,
+        default=25,
+        help='at most this many frames (each protocol stops 3 frames past a full context)',
+    )
     p.add_argument('--only', choices=METHODS, help='run one method in this process and print its JSON')
     p.add_argument('--methods', nargs='+', choices=METHODS, default=METHODS)
     args = p.parse_args()
     shared = SHARED / 'JPEGImages' / '480p' / args.sequence
     seq_dir = shared if shared.is_dir() else ROOT / 'data' / 'davis' / 'JPEGImages' / '480p' / args.sequence
-    if not seq_dir.is_dir(): sys.exit(f'sequence folder not found: {seq_dir}')
+    if not seq_dir.is_dir():
+        sys.exit(f'sequence folder not found: {seq_dir}')
     if args.only:
-        print(json.dumps(run_one(args.only, seq_dir, args.frames))); return
+        print(json.dumps(run_one(args.only, seq_dir, args.frames)))
+        return
     from hardware import line
+
     print(line())
-    print(f'sequence {seq_dir} (first {args.frames} frames), OMP_NUM_THREADS={os.environ.get("OMP_NUM_THREADS", "unset")}, '
-          f'load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores')
+    print(
+        f'sequence {seq_dir} (first {args.frames} frames), OMP_NUM_THREADS={os.environ.get("OMP_NUM_THREADS", "unset")}, '
+        f'load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores'
+    )
     rows = []
     for m in args.methods:
-        res = subprocess.run([sys.executable, __file__, '--only', m, '--sequence', args.sequence, '--frames', str(args.frames)],
-                             capture_output=True, text=True, cwd=ROOT)
-        if res.returncode: print(f'{m}: failed\n{res.stderr[-2000:]}'); continue
+        res = subprocess.run(
+            [sys.executable, __file__, '--only', m, '--sequence', args.sequence, '--frames', str(args.frames)],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+        )
+        if res.returncode:
+            print(f'{m}: failed\n{res.stderr[-2000:]}')
+            continue
         rows.append(json.loads(res.stdout.strip().splitlines()[-1]))
         r = rows[-1]
-        print(f"{r['method']:22s} {r['size']:>8s} ctx {r['context']:2d}  {r['s_per_frame']:6.2f} s/frame  "
-              f"{r['cpu_per_frame']:6.2f} CPU s/frame  {r['peak_mb']:7.0f} MB peak   {r['note']}", flush=True)
+        print(
+            f"{r['method']:22s} {r['size']:>8s} ctx {r['context']:2d}  {r['s_per_frame']:6.2f} s/frame  "
+            f"{r['cpu_per_frame']:6.2f} CPU s/frame  {r['peak_mb']:7.0f} MB peak   {r['note']}",
+            flush=True,
+        )
     by = {r['method']: r for r in rows}
-    for ours, re in (('crw', 'reencode-crw'), ('crw-r18', 'reencode-crw-r18'), ('contrastcorr', 'reencode-contrastcorr')):
+    for ours, re in (
+        ('crw', 'reencode-crw'),
+        ('crw-r18', 'reencode-crw-r18'),
+        ('contrastcorr', 'reencode-contrastcorr'),
+    ):
         if ours in by and re in by:
-            print(f"re-encoding / ours, {ours}: {by[re]['s_per_frame'] / by[ours]['s_per_frame']:.1f}x wall, "
-                  f"{by[re]['cpu_per_frame'] / by[ours]['cpu_per_frame']:.1f}x CPU")
-    print('\n| method | frame size | context | s/frame (wall) | CPU s/frame | peak MB | note |\n|---|---|---|---|---|---|---|')
+            print(
+                f"re-encoding / ours, {ours}: {by[re]['s_per_frame'] / by[ours]['s_per_frame']:.1f}x wall, "
+                f"{by[re]['cpu_per_frame'] / by[ours]['cpu_per_frame']:.1f}x CPU"
+            )
+    print(
+        '\n| method | frame size | context | s/frame (wall) | CPU s/frame | peak MB | note |\n|---|---|---|---|---|---|---|'
+    )
     for r in rows:
-        print(f"| {r['method']} | {r['size']} | {r['context']} | {r['s_per_frame']:.2f} | {r['cpu_per_frame']:.2f} | {r['peak_mb']:.0f} | {r['note']} |")
+        print(
+            f"| {r['method']} | {r['size']} | {r['context']} | {r['s_per_frame']:.2f} | {r['cpu_per_frame']:.2f} | {r['peak_mb']:.0f} | {r['note']} |"
+        )
 
 
 if __name__ == '__main__':

@@ -10,6 +10,7 @@ the autocast dtype `--amp auto` chose. Cases vary autocast, threads, workers and
 
 Not a test: wall times depend on the machine's load, printed with them; CPU seconds depend on it much less.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -23,7 +24,11 @@ ROOT = Path(__file__).resolve().parents[1]
 # TrainConfig.tutorial overrides; the workshop preset runs the tutorial's step (on real clips), so one row covers both
 PRESETS = {'tutorial/workshop': {}, 'crops 96/192': dict(ref_size=96, target_size=192)}
 CASES = [  # (amp, threads, workers, ATEN_CPU_CAPABILITY or None)
-    ('none', 1, 0, None), ('auto', 1, 0, None), ('auto', 1, 1, None), ('none', 2, 0, None), ('auto', 2, 0, None),
+    ('none', 1, 0, None),
+    ('auto', 1, 0, None),
+    ('auto', 1, 1, None),
+    ('none', 2, 0, None),
+    ('auto', 2, 0, None),
     ('none', 1, 0, 'avx2'),
 ]
 
@@ -61,8 +66,14 @@ print(json.dumps(dict(wall_s=wall / steps, cpu_s=cpu / steps, worker_cpu_total_s
 
 
 def cpu_model() -> str:
-    try: return next(l.split(':', 1)[1].strip() for l in Path('/proc/cpuinfo').read_text().splitlines() if l.startswith('model name'))
-    except (OSError, StopIteration): return 'unknown'
+    try:
+        return next(
+            line.split(':', 1)[1].strip()
+            for line in Path('/proc/cpuinfo').read_text().splitlines()
+            if line.startswith('model name')
+        )
+    except (OSError, StopIteration):
+        return 'unknown'
 
 
 def main(argv=None):
@@ -75,27 +86,46 @@ def main(argv=None):
     old = json.loads(Path(a.json).read_text())['rows'] if a.json and Path(a.json).is_file() else []
     rows = []
     print(f'CPU: {cpu_model()}, {os.cpu_count()} cores; load average at start {os.getloadavg()[0]:.1f}')
-    print('| preset | kernels | autocast | threads | workers | steps/s (wall) | CPU s/step (trainer) | worker CPU s/step |')
+    print(
+        '| preset | kernels | autocast | threads | workers | steps/s (wall) | CPU s/step (trainer) | worker CPU s/step |'
+    )
     print('|---|---|---|---|---|---|---|---|')
     for preset in a.presets:
         for amp, threads, workers, cap in [CASES[i] for i in a.cases] if a.cases is not None else CASES:
             env = dict(os.environ, OMP_NUM_THREADS=str(threads), PYTHONPATH=str(ROOT))
             env.pop('ATEN_CPU_CAPABILITY', None)
-            if cap: env['ATEN_CPU_CAPABILITY'] = cap
-            out = subprocess.run([sys.executable, '-c', CHILD, json.dumps([PRESETS[preset], amp, workers, a.steps])],
-                                 capture_output=True, text=True, env=env, cwd=ROOT)
-            if out.returncode: raise RuntimeError(f'{preset} {amp} {threads} {workers} {cap} failed:\n{out.stderr[-3000:]}')
-            r = dict(preset=preset, amp=amp, workers=workers, load=round(os.getloadavg()[0], 1),
-                     **json.loads(out.stdout.strip().splitlines()[-1]))
+            if cap:
+                env['ATEN_CPU_CAPABILITY'] = cap
+            out = subprocess.run(
+                [sys.executable, '-c', CHILD, json.dumps([PRESETS[preset], amp, workers, a.steps])],
+                capture_output=True,
+                text=True,
+                env=env,
+                cwd=ROOT,
+            )
+            if out.returncode:
+                raise RuntimeError(f'{preset} {amp} {threads} {workers} {cap} failed:\n{out.stderr[-3000:]}')
+            r = dict(
+                preset=preset,
+                amp=amp,
+                workers=workers,
+                load=round(os.getloadavg()[0], 1),
+                **json.loads(out.stdout.strip().splitlines()[-1]),
+            )
             r['worker_cpu_s'] = r.pop('worker_cpu_total_s') / (a.steps + 3)
             rows.append(r)
-            print(f"| {preset} | {r['capability']} | {r['dtype'].replace('torch.', '')} | {r['threads']} | {workers} | "
-                  f"{1 / r['wall_s']:.2f} | {r['cpu_s']:.3f} | {r['worker_cpu_s']:.3f} |", flush=True)
+            print(
+                f"| {preset} | {r['capability']} | {r['dtype'].replace('torch.', '')} | {r['threads']} | {workers} | "
+                f"{1 / r['wall_s']:.2f} | {r['cpu_s']:.3f} | {r['worker_cpu_s']:.3f} |",
+                flush=True,
+            )
             if a.json:
                 key = lambda x: (x['preset'], x['amp'], x['threads'], x['workers'], x['capability'])
                 kept = [o for o in old if key(o) not in {key(n) for n in rows}]
-                Path(a.json).write_text(json.dumps(dict(cpu=cpu_model(), cores=os.cpu_count(), steps=a.steps,
-                                                        rows=kept + rows), indent=1) + '\n')
+                Path(a.json).write_text(
+                    json.dumps(dict(cpu=cpu_model(), cores=os.cpu_count(), steps=a.steps, rows=kept + rows), indent=1)
+                    + '\n'
+                )
     print(f'load average at end {os.getloadavg()[0]:.1f}')
 
 

@@ -9,6 +9,7 @@ runs are cached in --work, one result.json each, so an interrupted study continu
     python tools/make_training_set.py --public REPOS --out REAL          # real clips (see data/SOURCES.md)
     OMP_NUM_THREADS=1 python tools/scaling.py --real REAL --seeds 0 1
 """
+
 from __future__ import annotations
 
 import argparse
@@ -24,45 +25,76 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED_DAVIS = ROOT / '..' / 'shared' / 'data' / 'davis-sample'
 
 _DATA = None
+
+
 def run_one(job: dict) -> dict:
     "Train one (setting, seed) and evaluate it; cached in job['dir']/result.json."
     global _DATA
     import torch
+
     torch.set_num_threads(1)
-    d = Path(job['dir']); res_path = d / 'result.json'
-    if res_path.is_file(): return json.loads(res_path.read_text())
-    shutil.rmtree(d / 'run', ignore_errors=True)                       # a run killed before its result: start again
+    d = Path(job['dir'])
+    res_path = d / 'result.json'
+    if res_path.is_file():
+        return json.loads(res_path.read_text())
+    shutil.rmtree(d / 'run', ignore_errors=True)  # a run killed before its result: start again
     from contrastcorr.experiments import davis_subset, study_data, train_and_evaluate
     from contrastcorr.train import TrainConfig
-    if _DATA is None: _DATA = davis_subset(job['davis'], n_frames=job['frames'])
-    cfg = TrainConfig.tutorial(**job['train'], steps=job['steps'], seed=job['seed'], device='cpu', ckpt_every=10**9,
-                               log_every=10, model_overrides=job['model'])
+
+    if _DATA is None:
+        _DATA = davis_subset(job['davis'], n_frames=job['frames'])
+    cfg = TrainConfig.tutorial(
+        **job['train'],
+        steps=job['steps'],
+        seed=job['seed'],
+        device='cpu',
+        ckpt_every=10**9,
+        log_every=10,
+        model_overrides=job['model'],
+    )
     r = train_and_evaluate(cfg, study_data(job['data'], job['real']), d / 'run', _DATA)
     res = dict(seed=job['seed'], model=job['model'], train=job['train'], data=job['data'], **r)
     res_path.write_text(json.dumps(res))
-    print(f"{job['axis']:6s} {job['label']:14s} seed {job['seed']}: J&F {res['JF']:.3f}; train {r['train_cpu_s']:.0f} CPU s",
-          flush=True)
+    print(
+        f"{job['axis']:6s} {job['label']:14s} seed {job['seed']}: J&F {res['JF']:.3f}; train {r['train_cpu_s']:.0f} CPU s",
+        flush=True,
+    )
     return res
+
 
 def jobs_for(a) -> tuple[list, list]:
     "Every (axis, setting, seed), and the distinct runs among them (a setting equal to the base is the base run)."
     from contrastcorr.experiments import scaling_axes
     from contrastcorr.model import ModelConfig
     from contrastcorr.train import TrainConfig
+
     tut, tut_train, jobs, distinct = ModelConfig.tutorial(), TrainConfig.tutorial(), [], {}
     for seed in a.seeds:
         for axis, settings in scaling_axes(a.base_steps).items():
-            if a.axes and axis not in a.axes: continue
+            if a.axes and axis not in a.axes:
+                continue
             for label, st in settings.items():
                 model = {k: v for k, v in st.get('model', {}).items() if getattr(tut, k) != v}
                 train = {k: v for k, v in st.get('train', {}).items() if getattr(tut_train, k) != v}
-                j = dict(davis=a.davis, frames=a.frames, real=a.real, seed=seed, steps=st.get('steps', a.base_steps),
-                         model=model, train=train, data=st.get('data', 'both'), axis=axis, label=label)
+                j = dict(
+                    davis=a.davis,
+                    frames=a.frames,
+                    real=a.real,
+                    seed=seed,
+                    steps=st.get('steps', a.base_steps),
+                    model=model,
+                    train=train,
+                    data=st.get('data', 'both'),
+                    axis=axis,
+                    label=label,
+                )
                 changed = '_'.join(f'{k}{v}' for k, v in {**model, **train}.items()) or 'base'
                 slug = f"s{j['steps']}_{changed}_{j['data']}_seed{seed}"
                 j['dir'] = str(Path(a.work) / slug)
-                jobs.append(j); distinct.setdefault(slug, j)
+                jobs.append(j)
+                distinct.setdefault(slug, j)
     return jobs, sorted(distinct.values(), key=lambda j: (j['seed'], j['steps']))
+
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
@@ -77,32 +109,49 @@ def main(argv=None):
     p.add_argument('--cached-only', action='store_true', help='write the JSON from the finished runs only (train none)')
     a = p.parse_args(argv)
     os.environ.setdefault('OMP_NUM_THREADS', '1')
-    if a.davis is None and SHARED_DAVIS.is_dir(): a.davis = str(SHARED_DAVIS.resolve())
+    if a.davis is None and SHARED_DAVIS.is_dir():
+        a.davis = str(SHARED_DAVIS.resolve())
     import torch
+
     torch.set_num_threads(1)
     from contrastcorr.experiments import EVAL_SEQUENCES, EVAL_SIZE, machine, scaling_axes
+
     jobs, distinct = jobs_for(a)
     t0 = time.perf_counter()
-    if a.cached_only: distinct = [j for j in distinct if (Path(j['dir']) / 'result.json').is_file()]
+    if a.cached_only:
+        distinct = [j for j in distinct if (Path(j['dir']) / 'result.json').is_file()]
     done = {j['dir']: run_one(j) for j in distinct}
     runs = [dict(done[j['dir']], axis=j['axis'], label=j['label'], steps=j['steps']) for j in jobs if j['dir'] in done]
     args = list(sys.argv[1:] if argv is None else argv)
     for flag, name in (('--real', 'REAL'), ('--work', 'WORK'), ('--davis', 'DAVIS'), ('--out', 'data/scaling.json')):
-        if flag in args: args[args.index(flag) + 1] = name                 # no paths of this machine in the record
+        if flag in args:
+            args[args.index(flag) + 1] = name  # no paths of this machine in the record
     out = dict(
         command='OMP_NUM_THREADS=1 python tools/scaling.py ' + ' '.join(shlex.quote(x) for x in args),
         question='How does DAVIS label propagation improve with training time, model size, crop size and real video, at CPU scale?',
         base=dict(preset='tutorial', steps=a.base_steps, batch_size=4, data='both'),
-        data={'synthetic': '64 synthetic clips',
-              'real': 'the real clips of tools/make_training_set.py --public (data/SOURCES.md) + data/videos/bikes_short.mp4',
-              'both': 'synthetic + real'},
-        axes={ax: list(st) for ax, st in scaling_axes(a.base_steps).items() if not a.axes or ax in a.axes}, seeds=a.seeds,
-        eval=dict(protocol='CRW label propagation, scored like data/ablation.json', sequences=list(EVAL_SEQUENCES),
-                  frames=a.frames, size=list(EVAL_SIZE)),
-        hardware=dict(machine(), note='train_cpu_s: CPU time of one thread; the machine was shared, so wall times vary'),
-        this_invocation_s=round(time.perf_counter() - t0, 1), runs=runs)
+        data={
+            'synthetic': '64 synthetic clips',
+            'real': 'the real clips of tools/make_training_set.py --public (data/SOURCES.md) + data/videos/bikes_short.mp4',
+            'both': 'synthetic + real',
+        },
+        axes={ax: list(st) for ax, st in scaling_axes(a.base_steps).items() if not a.axes or ax in a.axes},
+        seeds=a.seeds,
+        eval=dict(
+            protocol='CRW label propagation, scored like data/ablation.json',
+            sequences=list(EVAL_SEQUENCES),
+            frames=a.frames,
+            size=list(EVAL_SIZE),
+        ),
+        hardware=dict(
+            machine(), note='train_cpu_s: CPU time of one thread; the machine was shared, so wall times vary'
+        ),
+        this_invocation_s=round(time.perf_counter() - t0, 1),
+        runs=runs,
+    )
     Path(a.out).write_text(json.dumps(out, indent=1, ensure_ascii=False) + '\n')
     print(f'wrote {a.out}')
+
 
 if __name__ == '__main__':
     main()
