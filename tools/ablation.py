@@ -40,8 +40,9 @@ def run_one(job: dict) -> dict:
     torch.set_num_threads(1)
     d = Path(job['dir']); res_path = d / 'result.json'
     if res_path.is_file(): return json.loads(res_path.read_text())
-    from contrastcorr.train import TrainConfig, train, read_log, model_config
     from contrastcorr.data import asset_path
+    from contrastcorr.runs import read_log
+    from contrastcorr.train import TrainConfig, model_config, train
     cfg = TrainConfig.tutorial(steps=job['steps'], seed=job['seed'], device='cpu', warmup_epochs=0,
                                ckpt_every=10**9, log_every=10, model_overrides=job['overrides'])
     t0 = time.perf_counter()
