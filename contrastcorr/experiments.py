@@ -110,8 +110,8 @@ def machine() -> dict:
 
 def train_and_evaluate(cfg, data, out, eval_data: dict) -> dict:
     "Train `cfg` on `data` into the run folder `out`, evaluate its encoder on `eval_data`; scores, times, final losses."
-    from contrastcorr.train import read_log, train
-
+    from contrastcorr.runs import read_log
+    from contrastcorr.train import train
     c0, t0 = time.process_time(), time.perf_counter()
     s = train(cfg, data, Path(out), progress=False)
     cpu, wall = time.process_time() - c0, time.perf_counter() - t0

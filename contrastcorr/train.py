@@ -12,16 +12,12 @@ import hashlib
 import json
 import math
 import os
-import random
-import signal
-import socket
 import sys
 import time
 import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn as nn
 
@@ -29,14 +25,14 @@ from .checks import UsageError, int_option
 from .devices import Dist, all_gather_objects, all_reduce, amp_dtype, close_distributed, init_distributed
 from .encoder import atomic_save, read_checkpoint, save_encoder
 from .pairs import PairDataset, pair_inputs, pair_loader, random_frames, seed_from
+from .runs import JsonlLog, RunLock, StopRequest, plot_log, rng_state, seed_everything, set_rng_state
 
 # %% auto #0
 __all__ = ['TRAIN_PRESETS', 'MODEL_PRESETS', 'CROP_SIZES', 'CKPT_FORMAT', 'RUNTIME_FIELDS', 'check_train_config', 'TrainConfig',
-           'Schedule', 'make_schedule', 'model_config', 'build_model', 'train_step', 'rng_state', 'set_rng_state',
-           'seed_everything', 'JsonlLog', 'read_log', 'plot_log', 'StopRequest', 'load_train_checkpoint',
+           'Schedule', 'make_schedule', 'model_config', 'build_model', 'train_step', 'load_train_checkpoint',
            'param_digest', 'config_changes', 'resume_config', 'video_ids', 'data_changes', 'Run', 'setup_run',
            'resume_run', 'wrap_model', 'write_run_config', 'save_checkpoint', 'log_step', 'run_loop', 'finish_run',
-           'RunLock', 'train', 'add_train_args', 'config_from_args', 'train_cli', 'main']
+           'train', 'add_train_args', 'config_from_args', 'train_cli', 'main']
 
 # %% ../nbs/07_train.ipynb #3d37f3c2
 TRAIN_PRESETS = ('tutorial', 'workshop', 'paper', 'official')
@@ -129,7 +125,7 @@ class TrainConfig(_TrainFields):
 
     @classmethod
     def workshop(cls, **kw) -> TrainConfig:
-        "The tutorial model and crops for 6,000 steps (4× the tutorial), for real clips: ~8 min of one CPU core (§9)."
+        "The tutorial model and crops for 6,000 steps (4× the tutorial), for real clips: ~8 min of one CPU core (§6)."
         return cls.tutorial(**{**dict(steps=6000, log_every=10, ckpt_every=500), **kw})
 
     @classmethod
@@ -200,110 +196,6 @@ def train_step(net, batch: dict, stage: str, opt, scaler, device, dtype=None):
     scaler.step(opt)
     scaler.update()
     return out
-
-# %% ../nbs/07_train.ipynb #8bf4a373
-def rng_state(device: torch.device | None = None) -> dict:
-    "The state of every random generator a step may use: torch's (CPU and this process's GPU), numpy's, python's."
-    kind, keys, pos, has_gauss, gauss = np.random.get_state()
-    numpy_state = [kind, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, gauss]   # tensors: weights_only loads
-    s = dict(torch=torch.get_rng_state(), numpy=numpy_state, python=random.getstate())
-    if device is not None and device.type == 'cuda': s['cuda'] = torch.cuda.get_rng_state(device)
-    return s
-
-def set_rng_state(s: dict, device: torch.device | None = None):
-    "Restore what `rng_state` saved."
-    torch.set_rng_state(s['torch'])
-    kind, keys, pos, has_gauss, gauss = s['numpy']
-    np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, gauss))
-    version, state, gauss_next = s['python']
-    random.setstate((version, tuple(state), gauss_next))
-    if device is not None and device.type == 'cuda' and 'cuda' in s: torch.cuda.set_rng_state(s['cuda'], device)
-
-def seed_everything(seed: int):
-    "Seed torch's, numpy's and python's generators."
-    torch.manual_seed(seed); np.random.seed(seed % 2**32); random.seed(seed)
-
-# %% ../nbs/07_train.ipynb #16784625
-class JsonlLog:
-    "A JSON-lines log, one record per line, flushed at once; `keep_before=s` first drops the records of steps >= s."
-    def __init__(self, path, enabled: bool = True, keep_before: int | None = None):
-        self.path, self.enabled = Path(path), enabled
-        if not enabled: return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        kept = []
-        if keep_before is not None and self.path.exists():
-            for line in self.path.read_text().splitlines():
-                try: r = json.loads(line)
-                except json.JSONDecodeError: continue                             # a line cut short by a kill
-                if r.get('step', -1) < keep_before: kept.append(line)
-        tmp = self.path.with_name(f'.{self.path.name}.tmp')
-        tmp.write_text(''.join(k + '\n' for k in kept)); os.replace(tmp, self.path)
-        self._f = open(self.path, 'a')
-
-    def write(self, record: dict):
-        "Append `record` as one line and flush it."
-        if not self.enabled: return
-        self._f.write(json.dumps(record) + '\n'); self._f.flush()
-
-    def close(self):
-        if self.enabled and not self._f.closed: self._f.close()
-
-def read_log(path) -> list[dict]:
-    "The records of a JSONL training log."
-    return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
-
-# %% ../nbs/07_train.ipynb #d1ee0e5b
-def _ema(x: np.ndarray, alpha: float) -> np.ndarray:
-    "Exponential moving average of a 1-d series (alpha: weight of the past)."
-    out, m = np.empty_like(x), x[0]
-    for i, v in enumerate(x): m = alpha * m + (1 - alpha) * v; out[i] = m
-    return out
-
-_NOT_TERMS = {'step', 'stage', 'lr', 'elapsed', 'event'}
-
-def plot_log(path, smooth: float = 0.9, max_cols: int = 4, title: str | None = None):
-    "Every loss term of a JSONL log (path or records) over steps, raw and smoothed, one panel each, and the lr."
-    import matplotlib.pyplot as plt
-    recs = [r for r in (path if isinstance(path, list) else read_log(path)) if 'loss' in r]
-    if not recs: raise ValueError(f"no loss records in {path if not isinstance(path, list) else 'the records'}")
-    terms = list(dict.fromkeys(k for r in recs for k, v in r.items()
-                               if k not in _NOT_TERMS | {'loss'} and isinstance(v, (int, float))))
-    keys = ['loss', *terms, 'lr']
-    cols = min(len(keys), max_cols); rows = math.ceil(len(keys) / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.4 * rows), squeeze=False)
-    switch = next((r['step'] for r in recs if r.get('stage') == 'main'), None)
-    for ax, k in zip(axes.flat, keys):
-        pts = np.array([(r['step'], r[k]) for r in recs if k in r], dtype=float)   # (n, 2) step, value
-        ax.plot(pts[:, 0], pts[:, 1], lw=0.6, alpha=0.35 if k != 'lr' else 1, color='C0')
-        if k != 'lr' and len(pts) > 2: ax.plot(pts[:, 0], _ema(pts[:, 1], smooth), lw=1.5, color='C0')
-        if switch is not None: ax.axvline(switch, color='k', ls=':', lw=1)
-        ax.set_title(k, fontsize=10); ax.set_xlabel('step')
-        ax.set_ylabel('learning rate' if k == 'lr' else 'weighted term')
-    for ax in list(axes.flat)[len(keys):]: ax.set_visible(False)
-    name = title or (Path(path).name if not isinstance(path, list) else 'log')
-    fig.suptitle(f"{name}: loss terms over steps (dotted: warm-up → main)", fontsize=11)
-    fig.tight_layout()
-    return fig
-
-# %% ../nbs/07_train.ipynb #6eba3c5f
-class StopRequest:
-    "Inside `with`: SIGINT and SIGTERM ask the loop to stop after the current step; a second SIGINT interrupts at once."
-    def __init__(self): self.signal, self._old = None, {}
-
-    def __enter__(self):
-        import threading
-        if threading.current_thread() is threading.main_thread():     # handlers can only be set from the main thread
-            for s in (signal.SIGINT, signal.SIGTERM): self._old[s] = signal.signal(s, self._handle)
-        return self
-
-    def _handle(self, signum, frame):
-        if self.signal is not None and signum == signal.SIGINT: raise KeyboardInterrupt
-        self.signal = signum
-
-    def __exit__(self, *exc):
-        for s, h in self._old.items(): signal.signal(s, h)
-
-    requested = property(lambda self: self.signal is not None)
 
 # %% ../nbs/07_train.ipynb #101b5920
 CKPT_FORMAT = 'contrastcorr-train-1'
@@ -504,58 +396,6 @@ def finish_run(run: Run, stopped: int | None, stop: StopRequest) -> dict:
                   "continue with --resume", file=sys.stderr)
     close_distributed(run.process)
     return {'out': str(run.out), **summary}
-
-# %% ../nbs/07_train.ipynb #634ec645
-def _lock_owner(path: Path) -> tuple[int | None, str]:
-    "(pid, host) written in a lock file; (None, '') if it cannot be read."
-    try: pid, host = path.read_text().split()[:2]; return int(pid), host
-    except (OSError, ValueError): return None, ''
-
-def _running(pid: int) -> bool:
-    "True if process `pid` runs on this machine (a zombie, killed but not yet reaped, does not count)."
-    try: os.kill(pid, 0)
-    except ProcessLookupError: return False
-    except PermissionError: return True                                  # another user's process
-    try: return Path(f'/proc/{pid}/stat').read_text().rsplit(')', 1)[1].split()[0] != 'Z'
-    except (OSError, IndexError): return True
-
-class RunLock:
-    "Hold `folder/.lock` while a training writes `folder`: a second training is refused, a killed one's lock replaced."
-    held: set = set()                                                    # lock files this process holds
-
-    def __init__(self, folder, enabled: bool = True):
-        self.folder, self.enabled = Path(folder), enabled
-        self.path = self.folder/'.lock'
-
-    def _in_use(self) -> bool:
-        "True if the lock's process still runs (or runs on another host, where we cannot tell)."
-        pid, host = _lock_owner(self.path)
-        if pid is None: return False
-        if host != socket.gethostname(): return True
-        return str(self.path) in RunLock.held if pid == os.getpid() else _running(pid)
-
-    def __enter__(self):
-        if not self.enabled: return self
-        self.created = not self.folder.exists()
-        self.folder.mkdir(parents=True, exist_ok=True)
-        if self.path.exists() and not self._in_use(): self.path.unlink(missing_ok=True)   # stale: its process is gone
-        try: fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-        except FileExistsError:
-            pid, host = _lock_owner(self.path)
-            raise FileExistsError(f"run folder {self.folder} is in use by another training (process {pid} on {host}): "
-                                  f"wait for it, stop it, or choose another --out (if no training runs, delete "
-                                  f"{self.path})") from None
-        with os.fdopen(fd, 'w') as f: f.write(f'{os.getpid()} {socket.gethostname()}\n')
-        RunLock.held.add(str(self.path))
-        for tmp in self.folder.glob('.*.tmp'): tmp.unlink(missing_ok=True)    # left by a killed run: only we write here
-        return self
-
-    def __exit__(self, exc_type, *_):
-        if not self.enabled: return
-        RunLock.held.discard(str(self.path))
-        self.path.unlink(missing_ok=True)
-        if exc_type is not None and self.created and not any(self.folder.iterdir()):
-            self.folder.rmdir()                                          # a run that failed at once leaves no folder
 
 # %% ../nbs/07_train.ipynb #b17774fb
 def train(cfg: TrainConfig, data, out, resume: bool = False, model: nn.Module | None = None, progress: bool = True,

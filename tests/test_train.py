@@ -18,7 +18,8 @@ import torch
 
 from contrastcorr.data import asset_path
 from contrastcorr.encoder import load_encoder
-from contrastcorr.train import TrainConfig, make_schedule, plot_log, read_log
+from contrastcorr.runs import plot_log, read_log
+from contrastcorr.train import TrainConfig, make_schedule
 
 TINY = ['--config', 'tutorial', '--data', 'synthetic:4', '--batch-size', '2', '--no-progress', '--device', 'cpu',
         '--log-every', '1', '--set', 'model.width=8', 'ref_size=32', 'target_size=64']

@@ -63,7 +63,8 @@ def run_one(job: dict) -> dict:
     if res_path.is_file():
         return json.loads(res_path.read_text())
     from contrastcorr.data import asset_path
-    from contrastcorr.train import TrainConfig, model_config, read_log, train
+    from contrastcorr.runs import read_log
+    from contrastcorr.train import TrainConfig, model_config, train
 
     cfg = TrainConfig.tutorial(
         steps=job['steps'],

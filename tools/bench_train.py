@@ -37,7 +37,8 @@ import json, resource, sys, time, torch
 from contrastcorr.data import asset_path
 from contrastcorr.devices import amp_dtype
 from contrastcorr.pairs import PairDataset, make_sources, pair_loader
-from contrastcorr.train import TrainConfig, build_model, model_config, seed_everything, train_step
+from contrastcorr.runs import seed_everything
+from contrastcorr.train import TrainConfig, build_model, model_config, train_step
 overrides, amp, workers, steps = json.loads(sys.argv[1])
 cfg = TrainConfig.tutorial(**overrides, amp=amp, num_workers=workers)
 mc = model_config(cfg)
