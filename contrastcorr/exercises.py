@@ -66,7 +66,7 @@ def _video_mass(F_r, F_t, L_r, tau):
     return inter_transform_dense(F_r, F_t, L_r, tau).video_mass.mean(-1)
 
 # %% ../nbs/12_exercises.ipynb #919d08a9
-EXERCISES = {
+EXERCISES = {   # the exercises of 01–03 (04 and 05 follow)
     '01.1': Exercise('01 · exercises', 'Compute column j of A_{r→t} by the equation (exp, then normalise over '
                                        'reference positions).',
                      'A softmax over reference positions i: exponentiate F_r(i)ᵀF_t(j)/τ for every i, then divide by '
@@ -101,6 +101,10 @@ EXERCISES = {
                                        '(c) stay put',
                      'A uniform softmax over the target cells: what is the expectation of the cell centres?', 'choice',
                      digest='c0cd6f5e45a95654'),
+}
+
+# %% ../nbs/12_exercises.ipynb #4dda96fb
+EXERCISES |= {   # the exercises of 04 and 05
     '04.1': Exercise('04 · exercises', 'B = 5 videos, streaming step s = 3: which reference video does target '
                                        'video v = 4 meet?',
                      'Step s rolls the reference batch: target video v meets reference video (v + s) mod B.', 'int',
