@@ -103,7 +103,7 @@ EXERCISES = {   # the exercises of 01–03 (04 and 05 follow)
                      digest='c0cd6f5e45a95654'),
 }
 
-# %% ../nbs/12_exercises.ipynb #4dda96fb
+# %% ../nbs/12_exercises.ipynb #609268bc
 EXERCISES |= {   # the exercises of 04 and 05
     '04.1': Exercise('04 · exercises', 'B = 5 videos, streaming step s = 3: which reference video does target '
                                        'video v = 4 meet?',

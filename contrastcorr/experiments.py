@@ -107,7 +107,7 @@ def machine() -> dict:
         train_autocast=str(amp_dtype('auto', torch.device('cpu'))),
     )
 
-# %% ../nbs/13_experiments.ipynb #4338ff91
+# %% ../nbs/13_experiments.ipynb #4bebe77c
 def train_and_evaluate(cfg, data, out, eval_data: dict) -> dict:
     "Train `cfg` on `data` into the run folder `out`, evaluate its encoder on `eval_data`; scores, times, final losses."
     from contrastcorr.runs import read_log

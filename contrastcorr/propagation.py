@@ -173,7 +173,7 @@ def affinity_dtype(name: str, device) -> torch.dtype | None:
         name = 'bfloat16' if fast else 'float32'
     return {'bfloat16': torch.bfloat16, 'float32': None}[name]
 
-# %% ../nbs/08_propagation.ipynb #f3656bd1
+# %% ../nbs/08_propagation.ipynb #60c02a81
 def propagate_step(F_t: torch.Tensor, F_refs: list, L_refs: list, config: PropagationConfig) -> torch.Tensor:
     "L̂_t (D, h, w) from target features F_t (C, h, w) and the context: lists of F_r (C, h, w), L_r (D, h, w)."
     cfg, T = config, len(F_refs)
@@ -386,7 +386,7 @@ class GifWriter:
         try: self._f.close()                                                        # may fail again on a full disk
         finally: self._tmp.unlink(missing_ok=True)                                 # an error: no half-written GIF
 
-# %% ../nbs/08_propagation.ipynb #28ee06b0
+# %% ../nbs/08_propagation.ipynb #fd1f4bd6
 def save_overlay_gif(path, frames, masks, fps: float = 8, width: int | None = 480, alpha: float = 0.5) -> Path:
     "Write uint8 frames (T, 3, H, W) with palette-coloured ids (T, H, W) blended in as a looping GIF (`width` px wide)."
     with GifWriter(path, fps, width) as gif:
@@ -473,7 +473,7 @@ def _write_own_video(out: Path, frames, first, enc, config, device, args) -> dic
     print(f"wrote {gif.n} masks to {out / 'masks'} and the animation {gif.path}")
     return {'out': str(out), 'frames': gif.n, 'gif': str(gif.path)}
 
-# %% ../nbs/08_propagation.ipynb #c9a9cc91
+# %% ../nbs/08_propagation.ipynb #5059b1a7
 def propagate_cli(args=None) -> dict:
     "Run `contrastcorr propagate` from parsed args (or an argv list); returns a summary dict."
     if args is None or isinstance(args, (list, tuple)):

@@ -137,7 +137,7 @@ def _running(pid: int) -> bool:
     try: return Path(f'/proc/{pid}/stat').read_text().rsplit(')', 1)[1].split()[0] != 'Z'
     except (OSError, IndexError): return True
 
-# %% ../nbs/07a_runs.ipynb #9286496a
+# %% ../nbs/07a_runs.ipynb #b3b85a10
 class RunLock:
     "Hold `folder/.lock` while a training writes `folder`: a second training is refused, a killed one's lock replaced."
     held: set = set()                                                    # lock files this process holds

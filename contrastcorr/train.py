@@ -494,7 +494,7 @@ def config_from_args(args, base: dict | None = None) -> TrainConfig:
     kw['model_overrides'] = {**kw.get('model_overrides', {}), **model_kw}
     return getattr(TrainConfig, args.config or 'tutorial')(**kw)
 
-# %% ../nbs/07_train.ipynb #ade42e59
+# %% ../nbs/07_train.ipynb #95e12579
 def train_cli(args) -> int:
     "`contrastcorr train`: run `train` with the parsed options; returns 0, or 128 + the signal that stopped it."
     ckpt = Path(args.out)/'checkpoint.pt'
