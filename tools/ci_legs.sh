@@ -13,7 +13,8 @@ TESTS="tests/test_affinity.py tests/test_tracking.py tests/test_transforms.py te
 for cap in ${LEGS:-avx2 default}; do
   export ATEN_CPU_CAPABILITY=$cap MKL_ENABLE_INSTRUCTIONS=AVX2 ONEDNN_MAX_CPU_ISA=AVX2
   start=$(date +%s)
-  "$BIN/python" -c 'import torch; print(f"== leg ATEN_CPU_CAPABILITY={__import__(\"os\").environ[\"ATEN_CPU_CAPABILITY\"]}:", "torch.backends.cpu.get_cpu_capability() =", torch.backends.cpu.get_cpu_capability())'
+  "$BIN/python" -c 'import os, torch; print("== leg ATEN_CPU_CAPABILITY=" + os.environ["ATEN_CPU_CAPABILITY"] + ":",
+                   "torch.backends.cpu.get_cpu_capability() =", torch.backends.cpu.get_cpu_capability())'
   "$BIN/nbdev_test" --n_workers 2 --file_re "$NOTEBOOKS"
   # shellcheck disable=SC2086
   "$BIN/pytest" $(for t in $TESTS; do [ -f "$t" ] && echo "$t"; done) -q -p no:cacheprovider
