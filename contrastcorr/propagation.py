@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import argparse
-import functools
 import os
 from collections import deque
 from dataclasses import dataclass, replace
@@ -22,7 +21,7 @@ from tqdm.auto import tqdm
 from .affinity import propagate_labels
 from .checks import UsageError, check_frames, float_option, int_option
 from .data import DavisDataset, VideoFrames, overlay_mask, unit_lab, write_mask
-from .devices import pick_device
+from .devices import cpu_has_bf16, pick_device
 from .encoder import encoder_from
 
 # %% auto #0
@@ -155,21 +154,13 @@ def labels_to_mask(L: torch.Tensor, ids: torch.Tensor, size, out_size=None, minm
 
 
 # %% ../nbs/08_propagation.ipynb #576a0bec
-@functools.cache
-def _cpu_has_bf16() -> bool:
-    "True where torch runs AVX-512 kernels on a Linux CPU with AMX or AVX512-BF16 (bfloat16 products several × faster)."
-    if not torch.backends.cpu.get_cpu_capability().startswith(('AVX512', 'AMX')): return False   # ATEN_CPU_CAPABILITY
-    try: flags = Path('/proc/cpuinfo').read_text().split()
-    except OSError: return False
-    return 'amx_bf16' in flags or 'avx512_bf16' in flags
-
 def affinity_dtype(name: str, device) -> torch.dtype | None:
     "The dtype `propagate_labels` chooses the top-k in: None (float32, exact) or bfloat16 ('auto': where it is fast)."
     if name == 'auto': name = os.environ.get('CONTRASTCORR_AFFINITY_DTYPE', 'auto')   # a machine-wide override
     if name not in _DTYPES: raise ValueError(f"CONTRASTCORR_AFFINITY_DTYPE must be one of {_DTYPES}, got {name!r}")
     if name == 'auto':
         device = torch.device(device)
-        fast = torch.cuda.is_bf16_supported() if device.type == 'cuda' else device.type == 'cpu' and _cpu_has_bf16()
+        fast = torch.cuda.is_bf16_supported() if device.type == 'cuda' else device.type == 'cpu' and cpu_has_bf16()
         name = 'bfloat16' if fast else 'float32'
     return {'bfloat16': torch.bfloat16, 'float32': None}[name]
 
