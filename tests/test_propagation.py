@@ -421,30 +421,7 @@ def test_bfloat16_choice_on_davis_and_cli(tmp_path, monkeypatch):
         'contrastcorr.propagation.propagate_davis',
         lambda root, out, enc, seqs, config, *a, **kw: seen.append(config) or {},
     )
-    cli(
-        [
-            '--encoder',
-            'lab',
-            '--davis-root',
-            str(sample_davis_root()),
-            '--out',
-            str(tmp_path),
-            '--dtype',
-            'bfloat16',
-            '--quiet',
-        ]
-    )
-    cli(
-        [
-            '--encoder',
-            'lab',
-            '--davis-root',
-            str(sample_davis_root()),
-            '--out',
-            str(tmp_path),
-            '--protocol',
-            'contrastcorr',
-            '--quiet',
-        ]
-    )
+    argv = ['--encoder', 'lab', '--davis-root', str(sample_davis_root()), '--out', str(tmp_path), '--quiet']
+    cli(argv + ['--dtype', 'bfloat16'])
+    cli(argv + ['--protocol', 'contrastcorr'])
     assert [c.dtype for c in seen] == ['bfloat16', 'auto'] and seen[1].mutual

@@ -20,6 +20,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from hardware import cpu_model  # tools/hardware.py: the one /proc/cpuinfo reader of the benchmarks
+
 ROOT = Path(__file__).resolve().parents[1]
 # TrainConfig.tutorial overrides; the workshop preset runs the tutorial's step (on real clips), so one row covers both
 PRESETS = {'tutorial/workshop': {}, 'crops 96/192': dict(ref_size=96, target_size=192)}
@@ -66,17 +68,6 @@ print(json.dumps(dict(wall_s=wall / steps, cpu_s=cpu / steps, worker_cpu_total_s
 """
 
 
-def cpu_model() -> str:
-    try:
-        return next(
-            line.split(':', 1)[1].strip()
-            for line in Path('/proc/cpuinfo').read_text().splitlines()
-            if line.startswith('model name')
-        )
-    except (OSError, StopIteration):
-        return 'unknown'
-
-
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     p.add_argument('--presets', nargs='+', default=['tutorial/workshop'], choices=list(PRESETS))
@@ -86,7 +77,7 @@ def main(argv=None):
     a = p.parse_args(argv)
     old = json.loads(Path(a.json).read_text())['rows'] if a.json and Path(a.json).is_file() else []
     rows = []
-    print(f'CPU: {cpu_model()}, {os.cpu_count()} cores; load average at start {os.getloadavg()[0]:.1f}')
+    print(f'CPU: {cpu_model()[0]}, {os.cpu_count()} cores; load average at start {os.getloadavg()[0]:.1f}')
     print(
         '| preset | kernels | autocast | threads | workers | steps/s (wall) | CPU s/step (trainer) | worker CPU s/step |'
     )
@@ -124,7 +115,7 @@ def main(argv=None):
                 key = lambda x: (x['preset'], x['amp'], x['threads'], x['workers'], x['capability'])
                 kept = [o for o in old if key(o) not in {key(n) for n in rows}]
                 Path(a.json).write_text(
-                    json.dumps(dict(cpu=cpu_model(), cores=os.cpu_count(), steps=a.steps, rows=kept + rows), indent=1)
+                    json.dumps(dict(cpu=cpu_model()[0], cores=os.cpu_count(), steps=a.steps, rows=kept + rows), indent=1)
                     + '\n'
                 )
     print(f'load average at end {os.getloadavg()[0]:.1f}')
