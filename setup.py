@@ -14,10 +14,11 @@ cfg = ConfigParser(delimiters=["="])
 cfg.read(here / "settings.ini", encoding="utf-8")
 cfg = cfg["DEFAULT"]
 
-licenses = {"apache2": ("Apache Software License 2.0", "OSI Approved :: Apache Software License")}
+# SPDX expressions: setuptools deprecates licence classifiers in their favour
+licenses = {"apache2": "Apache-2.0"}
 statuses = ["1 - Planning", "2 - Pre-Alpha", "3 - Alpha", "4 - Beta", "5 - Production/Stable",
             "6 - Mature", "7 - Inactive"]
-lic_name, lic_classifier = licenses[cfg["license"]]
+lic_name = licenses[cfg["license"]]
 py_versions = ["3.10", "3.11", "3.12", "3.13"]
 min_python = cfg["min_python"]
 
@@ -43,12 +44,16 @@ setup(
     classifiers=[
         "Development Status :: " + statuses[int(cfg["status"]) - 1],
         "Intended Audience :: " + cfg["audience"],
-        "License :: " + lic_classifier,
         "Natural Language :: " + cfg["language"],
         "Topic :: Scientific/Engineering :: Artificial Intelligence",
     ] + ["Programming Language :: Python :: " + v for v in py_versions[py_versions.index(min_python):]],
     python_requires=">=" + min_python,
-    packages=["contrastcorr", "contrastcorr.web", "contrastcorr.assets"],
+    # Setuptools treats a data folder whose path reads as a module name (videos/real) as a package and warns when it
+    # is not listed, so every such folder under data/ is named here; package_data's glob still carries every file.
+    packages=["contrastcorr", "contrastcorr.web", "contrastcorr.assets"] + sorted(
+        "contrastcorr.assets." + ".".join(d.relative_to(here / "data").parts)
+        for d in (here / "data").rglob("*")
+        if d.is_dir() and all(part.isidentifier() for part in d.relative_to(here / "data").parts)),
     package_dir={"contrastcorr.assets": "data"},
     # contrastcorr/web/: the widgets' JavaScript modules and CSS, read at import by contrastcorr.widgets
     package_data={"contrastcorr.web": ["*.js", "*.css"], "contrastcorr.assets": ["**/*"]},
