@@ -5,7 +5,9 @@
 # %% ../nbs/05a_devices.ipynb #4e85d233
 from __future__ import annotations
 
+import functools
 import os
+import platform
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,8 +16,8 @@ import torch
 import torch.distributed as dist
 
 # %% auto #0
-__all__ = ['pick_device', 'cpu_has_bf16', 'amp_dtype', 'Dist', 'init_distributed', 'rank_and_world', 'all_gather_with_grad',
-           'all_reduce', 'all_gather_objects', 'close_distributed']
+__all__ = ['ISA_FLAGS', 'pick_device', 'cpu_model', 'cpu_has_bf16', 'amp_dtype', 'Dist', 'init_distributed', 'rank_and_world',
+           'all_gather_with_grad', 'all_reduce', 'all_gather_objects', 'close_distributed', 'machine']
 
 # %% ../nbs/05a_devices.ipynb #9ea3dec7
 def pick_device(name: str | None = 'auto', local_rank: int = 0) -> torch.device:
@@ -44,16 +46,27 @@ def pick_device(name: str | None = 'auto', local_rank: int = 0) -> torch.device:
         raise ValueError(f"device must be auto, cpu, cuda, cuda:N or mps, got {name!r}")
     return dev
 
+# %% ../nbs/05a_devices.ipynb #dfa2a69d
+ISA_FLAGS = ('avx2', 'avx512f', 'avx512_bf16', 'amx_bf16', 'amx_tile')  # the flags torch's CPU kernels depend on
+
+
+@functools.cache
+def cpu_model(path: str = '/proc/cpuinfo') -> tuple[str, tuple[str, ...]]:
+    "The CPU's model name and which of `ISA_FLAGS` it has, from `path` (Linux); elsewhere the platform's name, no flag."
+    try:
+        lines = Path(path).read_text().splitlines()
+    except OSError:
+        return platform.processor() or platform.machine(), ()
+    field = lambda key: next((ln.split(':', 1)[1] for ln in lines if ln.startswith(key) and ':' in ln), None)
+    flags = (field('flags') or '').split()
+    return (field('model name') or platform.machine()).strip(), tuple(f for f in ISA_FLAGS if f in flags)
+
 # %% ../nbs/05a_devices.ipynb #7a1c4d09
 def cpu_has_bf16() -> bool:
-    "Native bfloat16 (AVX512-BF16 or AMX in /proc/cpuinfo, Linux) and torch running its AVX512 kernels; else False."
+    "Native bfloat16 (AVX512-BF16 or AMX among `cpu_model`'s flags) and torch running its AVX512 kernels; else False."
     if not torch.backends.cpu.get_cpu_capability().startswith('AVX512'):
         return False  # e.g. ATEN_CPU_CAPABILITY=avx2
-    try:
-        flags = set(Path('/proc/cpuinfo').read_text().split())
-    except OSError:
-        return False
-    return bool(flags & {'avx512_bf16', 'amx_bf16'})
+    return bool({'avx512_bf16', 'amx_bf16'} & set(cpu_model()[1]))
 
 
 def amp_dtype(amp: str, device: torch.device):
@@ -137,3 +150,18 @@ def close_distributed(d: Dist):
     if d.enabled:
         dist.barrier()
         dist.destroy_process_group()
+
+# %% ../nbs/05a_devices.ipynb #f6dd8616
+def machine() -> dict:
+    "Where a number was measured: CPU, its ISA flags, cores, torch and its kernels, threads, the CPU's `auto` dtypes."
+    from contrastcorr.propagation import affinity_dtype  # at call time: propagation imports this module
+
+    name = lambda dt: 'bfloat16' if dt == torch.bfloat16 else 'float32'
+    try:
+        propagation = name(affinity_dtype('auto', 'cpu'))
+    except ValueError as e:  # a bad CONTRASTCORR_AFFINITY_DTYPE stops propagation, not the record of a training run
+        propagation = str(e)
+    cpu, isa = cpu_model()
+    return dict(cpu=cpu, isa=list(isa), cores=os.cpu_count(), torch=torch.__version__,
+                capability=torch.backends.cpu.get_cpu_capability(), threads=torch.get_num_threads(),
+                train_autocast=name(amp_dtype('auto', torch.device('cpu'))), propagation_dtype=propagation)

@@ -5,16 +5,17 @@
 # %% ../nbs/13_experiments.ipynb #b4f58896
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
+from .devices import machine as machine  # re-exported: the studies record where they ran
+
 # %% auto #0
 __all__ = ['PAPER_TERMS', 'ABLATION_VARIANTS', 'EVAL_SEQUENCES', 'EVAL_SIZE', 'scaling_axes', 'study_data', 'davis_subset',
-           'evaluate_subset', 'machine', 'train_and_evaluate']
+           'evaluate_subset', 'train_and_evaluate']
 
 # %% ../nbs/13_experiments.ipynb #32dccc05
 PAPER_TERMS = ('intra', 'inter', 'cons', 'sparse', 'cycle')
@@ -85,27 +86,6 @@ def evaluate_subset(encoder, data: dict) -> dict:
     J = sum(v['J'] for v in per.values()) / len(per)
     Fm = sum(v['F'] for v in per.values()) / len(per)
     return dict(J=round(J, 4), F=round(Fm, 4), JF=round((J + Fm) / 2, 4), per_sequence=per)
-
-# %% ../nbs/13_experiments.ipynb #6e001bf9
-def machine() -> dict:
-    "Where a number was measured: CPU model, the kernels torch runs (`get_cpu_capability`), threads, autocast dtype."
-    from contrastcorr.devices import amp_dtype
-
-    try:
-        cpu = next(
-            line.split(':', 1)[1].strip()
-            for line in Path('/proc/cpuinfo').read_text().splitlines()
-            if line.startswith('model name')
-        )
-    except (OSError, StopIteration):
-        cpu = 'unknown'
-    return dict(
-        cpu=cpu,
-        cores=os.cpu_count(),
-        capability=torch.backends.cpu.get_cpu_capability(),
-        threads=torch.get_num_threads(),
-        train_autocast=str(amp_dtype('auto', torch.device('cpu'))),
-    )
 
 # %% ../nbs/13_experiments.ipynb #4bebe77c
 def train_and_evaluate(cfg, data, out, eval_data: dict) -> dict:

@@ -22,7 +22,15 @@ import torch
 import torch.nn as nn
 
 from .checks import UsageError, int_option
-from .devices import Dist, all_gather_objects, all_reduce, amp_dtype, close_distributed, init_distributed
+from contrastcorr.devices import (
+    Dist,
+    all_gather_objects,
+    all_reduce,
+    amp_dtype,
+    close_distributed,
+    init_distributed,
+    machine,
+)
 from .encoder import atomic_save, read_checkpoint, save_encoder
 from .pairs import PairDataset, pair_inputs, pair_loader, random_frames, seed_from
 from .runs import JsonlLog, RunLock, StopRequest, plot_log, rng_state, seed_everything, set_rng_state
@@ -333,7 +341,7 @@ def write_run_config(run: Run):
     if not run.process.is_main: return
     mc = asdict(run.model_config) if dataclasses.is_dataclass(run.model_config) else None
     info = dict(config=asdict(run.cfg), model_config=mc, schedule=asdict(run.sched), videos=len(run.dataset.videos),
-                world_size=run.process.world_size, device=str(run.device), torch=torch.__version__)
+                world_size=run.process.world_size, device=str(run.device), machine=machine())
     (run.out/'config.json').write_text(json.dumps(info, indent=1))
 
 def save_checkpoint(run: Run):

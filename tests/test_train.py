@@ -118,6 +118,8 @@ def test_torchrun_two_processes_gloo(tmp_path):
 
 
 def test_encoder_file_and_plot(tmp_path):
+    "A run folder: encoder.pt loads, losses.png and its panels, config.json says where the run was trained."
+    from contrastcorr.devices import cpu_model
     from contrastcorr.encoder import Encoder
     r = subprocess.run(cli(tmp_path / 'r', '--steps', '3'), env=ENV, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]
@@ -131,6 +133,9 @@ def test_encoder_file_and_plot(tmp_path):
     logged = {k for rec in read_log(tmp_path / 'r' / 'log.jsonl') if 'loss' in rec for k in rec}
     terms = logged - {'step', 'stage', 'lr', 'elapsed', 'loss'}
     assert titles[0] == 'loss' and titles[-1] == 'lr' and set(titles[1:-1]) == terms
+    m = json.loads((tmp_path / 'r' / 'config.json').read_text())['machine']
+    cpu, isa = cpu_model()
+    assert (m['cpu'], m['isa'], m['torch'], m['threads']) == (cpu, list(isa), torch.__version__, 1)  # OMP_NUM_THREADS=1
 
 
 def test_shipped_tutorial_checkpoint():
