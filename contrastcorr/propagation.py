@@ -23,6 +23,7 @@ from .checks import UsageError, check_frames, float_option, int_option
 from .data import DavisDataset, VideoFrames, overlay_mask, unit_lab, write_mask
 from .devices import cpu_has_bf16, pick_device
 from .encoder import encoder_from
+from .runs import RunLock
 
 # %% auto #0
 __all__ = ['PRESETS', 'PropagationConfig', 'get_config', 'context_indices', 'working_size', 'pad_to_multiple', 'frames_to_input',
@@ -433,7 +434,7 @@ def prepare_out(out, overwrite: bool = False) -> Path:
     if not out.exists(): return out
     if not out.is_dir(): raise NotADirectoryError(f"--out {out} is a file: choose a folder")
     for tmp in out.glob('.overlay.gif.*.tmp'): tmp.unlink()                      # left by a killed run
-    held = sorted(p.name for p in out.iterdir())
+    held = sorted(p.name for p in out.iterdir() if p.name != RunLock.FILE)          # the lock is this run's
     if held and not overwrite:
         listed = ', '.join(held[:3]) + (', ...' if len(held) > 3 else '')
         raise FileExistsError(f"--out {out} is not empty (it holds {listed}): choose a new folder, or pass "
@@ -478,13 +479,14 @@ def propagate_cli(args=None) -> dict:
     elif not Path(args.davis_root).is_dir():
         raise FileNotFoundError(f"--davis-root: folder not found: {args.davis_root}")
     else: davis_first_masks(DavisDataset(args.davis_root, annotations_dir=args.annotations), args.sequences)
-    out = prepare_out(args.out, args.overwrite)
-    try:
-        if args.davis_root is None: return _write_own_video(out, frames, first, enc, config, device, args)
-        written = propagate_davis(args.davis_root, out, enc, args.sequences, config, device, args.max_frames,
-                                  args.annotations, progress=not args.quiet)
-    except Exception:
-        clear_results(out)                  # a failed run leaves no half results; one you stop keeps what it wrote
-        raise
+    with RunLock(args.out, what='propagation'):        # a second propagation into `out` is refused: nothing mixes
+        out = prepare_out(args.out, args.overwrite)
+        try:
+            if args.davis_root is None: return _write_own_video(out, frames, first, enc, config, device, args)
+            written = propagate_davis(args.davis_root, out, enc, args.sequences, config, device, args.max_frames,
+                                      args.annotations, progress=not args.quiet)
+        except Exception:
+            clear_results(out)              # a failed run leaves no half results; one you stop keeps what it wrote
+            raise
     print(f"wrote {sum(written.values())} masks of {len(written)} sequence(s) to {out}/<sequence>/")
     return {'out': str(out), 'sequences': written}

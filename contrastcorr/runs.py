@@ -124,10 +124,10 @@ class StopRequest:
     requested = property(lambda self: self.signal is not None)
 
 # %% ../nbs/07a_runs.ipynb #634ec645
-def _lock_owner(path: Path) -> tuple[int | None, str]:
-    "(pid, host) written in a lock file; (None, '') if it cannot be read."
-    try: pid, host = path.read_text().split()[:2]; return int(pid), host
-    except (OSError, ValueError): return None, ''
+def _lock_owner(path: Path) -> tuple[int | None, str, str]:
+    "(pid, host, what: 'training', …) written in a lock file; what is '' in an older lock, all empty if unreadable."
+    try: pid, host, *what = path.read_text().split(); return int(pid), host, ' '.join(what)
+    except (OSError, ValueError): return None, '', ''
 
 def _running(pid: int) -> bool:
     "True if process `pid` runs on this machine (a zombie, killed but not yet reaped, does not count)."
@@ -139,32 +139,35 @@ def _running(pid: int) -> bool:
 
 # %% ../nbs/07a_runs.ipynb #b3b85a10
 class RunLock:
-    "Hold `folder/.lock` while a training writes `folder`: a second training is refused, a killed one's lock replaced."
+    "Hold `folder/.lock` while a run (`what`) writes `folder`: a second one is refused, a killed one's lock replaced."
+    FILE = '.lock'                                                       # in the folder it guards
     held: set = set()                                                    # lock files this process holds
 
-    def __init__(self, folder, enabled: bool = True):
-        self.folder, self.enabled = Path(folder), enabled
-        self.path = self.folder/'.lock'
+    def __init__(self, folder, enabled: bool = True, what: str = 'training'):
+        self.folder, self.enabled, self.what = Path(folder), enabled, what
+        self.path = self.folder/RunLock.FILE
 
     def _in_use(self) -> bool:
         "True if the lock's process still runs (or runs on another host, where we cannot tell)."
-        pid, host = _lock_owner(self.path)
+        pid, host, _ = _lock_owner(self.path)
         if pid is None: return False
         if host != socket.gethostname(): return True
         return str(self.path) in RunLock.held if pid == os.getpid() else _running(pid)
 
     def __enter__(self):
         if not self.enabled: return self
+        if self.folder.is_file(): raise NotADirectoryError(f"--out {self.folder} is a file: choose a folder")
         self.created = not self.folder.exists()
         self.folder.mkdir(parents=True, exist_ok=True)
         if self.path.exists() and not self._in_use(): self.path.unlink(missing_ok=True)   # stale: its process is gone
         try: fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
         except FileExistsError:
-            pid, host = _lock_owner(self.path)
-            raise FileExistsError(f"run folder {self.folder} is in use by another training (process {pid} on {host}): "
-                                  f"wait for it, stop it, or choose another --out (if no training runs, delete "
+            pid, host, what = _lock_owner(self.path)
+            what = what or self.what                                     # an older lock does not say
+            raise FileExistsError(f"run folder {self.folder} is in use by another {what} (process {pid} on {host}): "
+                                  f"wait for it, stop it, or choose another --out (if no {what} runs, delete "
                                   f"{self.path})") from None
-        with os.fdopen(fd, 'w') as f: f.write(f'{os.getpid()} {socket.gethostname()}\n')
+        with os.fdopen(fd, 'w') as f: f.write(f'{os.getpid()} {socket.gethostname()} {self.what}\n')
         RunLock.held.add(str(self.path))
         for tmp in self.folder.glob('.*.tmp'): tmp.unlink(missing_ok=True)    # left by a killed run: only we write here
         return self

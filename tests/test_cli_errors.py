@@ -190,6 +190,26 @@ def test_out_not_empty_then_overwrite(files, capsys, tmp_path):
     assert (out / 'notes.txt').read_text() == 'mine'                              # not ours: kept
 
 
+def test_out_in_use_by_another_propagation(files, capsys, tmp_path):
+    "While a propagation holds --out, a second one (with --overwrite too) stops at once and touches nothing there."
+    out = tmp_path / 'out'
+    assert run(capsys, *propagate_video(files, out))[0] == 0
+    hold = ("import sys, time; from contrastcorr.runs import RunLock\n"
+            "with RunLock(sys.argv[1], what='propagation'): print('held', flush=True); time.sleep(120)")
+    holder = subprocess.Popen([sys.executable, '-c', hold, str(out)], env=ENV, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline() == 'held\n'                              # the other run writes `out` now
+        before = snapshot(out)
+        for extra in ([], ['--overwrite']):
+            status, err = run(capsys, *propagate_video(files, out, 'random:8:2', 'frames', 'mask.png', *extra))
+            assert status == 1
+            one_line(err, 'propagate', f'{out} is in use by another propagation', f'process {holder.pid} ')
+            assert snapshot(out) == before                                        # its files untouched, none added
+    finally: holder.kill(); holder.wait()
+    assert run(capsys, *propagate_video(files, out, 'random:8:2', 'frames', 'mask.png', '--overwrite'))[0] == 0
+    assert not (out / '.lock').exists()                                           # a killed holder's lock is replaced
+
+
 def test_out_is_a_file(files, capsys, tmp_path):
     (tmp_path / 'out').write_text('x')
     status, err = run(capsys, *propagate_video(files, tmp_path / 'out'))
