@@ -518,9 +518,10 @@ def train_cli(args) -> int:
     return 128 + s['signal'] if s['signal'] else 0
 
 def main(argv=None) -> int:
-    "`python -m contrastcorr.train ...`: what `torchrun` launches."
-    parser = argparse.ArgumentParser(prog='python -m contrastcorr.train', description='Train ContrastCorr.')
-    return train_cli(add_train_args(parser).parse_args(argv))
+    "`python -m contrastcorr.train ...` (what `torchrun` launches) is `contrastcorr train`, one-line errors and all."
+    from contrastcorr.cli import main as cli_main  # at call time: the command line (notebook 11) imports this module
+
+    return cli_main(['train', *(sys.argv[1:] if argv is None else argv)])
 
 # %% ../nbs/07_train.ipynb #934605d6
 if __name__ == '__main__' and '__file__' in globals():   # `python -m contrastcorr.train`, torchrun; not this notebook

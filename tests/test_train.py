@@ -53,6 +53,16 @@ def test_help():
     assert r.returncode == 0 and '--resume' in r.stdout and '--compile' in r.stdout
 
 
+@pytest.mark.parametrize('extra,status,fragment', [(['--batch-size', '0'], 2, '--batch-size'),
+                                                    (['--data', 'no-such-clip.mp4'], 1, 'no-such-clip.mp4')])
+def test_module_errors_are_one_line(tmp_path, extra, status, fragment):
+    "`python -m contrastcorr.train` (what torchrun launches) ends a mistake like `contrastcorr train`: one line."
+    r = subprocess.run(cli(tmp_path / 'r', *extra), capture_output=True, text=True, env=ENV, cwd=tmp_path, timeout=300)
+    assert r.returncode == status and r.stderr.count('\n') == 1, r.stderr[-3000:]
+    assert r.stderr.startswith('contrastcorr train: error: ') and fragment in r.stderr and 'Traceback' not in r.stderr
+    assert not (tmp_path / 'r').exists()                                         # nothing written
+
+
 def test_sigkill_then_resume_is_exact(tmp_path):
     "A run killed with SIGKILL after a checkpoint, then resumed, logs the same losses as an uninterrupted run."
     steps = ['--steps', '24', '--ckpt-every', '4']
