@@ -6,11 +6,13 @@
 from __future__ import annotations
 
 import argparse
+import math
 
 import torch
 
 # %% auto #0
-__all__ = ['check_tensor', 'check_tau', 'size2', 'check_frames', 'UsageError', 'int_option', 'float_option']
+__all__ = ['check_tensor', 'check_tau', 'size2', 'check_frames', 'int_at_least', 'finite_number', 'optional', 'is_bool',
+           'bad_fields', 'UsageError', 'int_option', 'float_option']
 
 # %% ../nbs/00a_checks.ipynb #cdecd139
 def check_tensor(x, name: str, ndim: int, shape_doc: str):
@@ -66,6 +68,27 @@ def check_frames(frames, name: str = 'frames', ndim: int = 4, lab: bool = False,
                          f"{multiple}×{multiple} "
                          f"label blocks, got H={H}, W={W}; resize or crop first, "
                          f"e.g. to ({H // multiple * multiple}, {W // multiple * multiple})")
+
+# %% ../nbs/00a_checks.ipynb #7641a52b
+def int_at_least(lo: int):
+    "A field test: an int (not a bool) >= `lo`."
+    return lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= lo
+
+def finite_number(ok=lambda v: True):
+    "A field test: a finite int or float (not a bool, NaN or ±inf) for which `ok` holds."
+    return lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and ok(v)
+
+def optional(test):
+    "A field test that also lets None through."
+    return lambda v: v is None or test(v)
+
+def is_bool(v) -> bool:
+    "A field test: True or False (not 0, 1 or 'no')."
+    return isinstance(v, bool)
+
+def bad_fields(obj, rules: dict) -> list[str]:
+    "'field=value (must be …)' for each field of `obj` that fails its test in `rules` (field: (test, what it must be))."
+    return [f"{k}={getattr(obj, k)!r} (must be {want})" for k, (ok, want) in rules.items() if not ok(getattr(obj, k))]
 
 # %% ../nbs/00a_checks.ipynb #724675c7
 class UsageError(ValueError):

@@ -11,7 +11,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .checks import check_frames
+from .checks import bad_fields, check_frames, finite_number, int_at_least, is_bool, optional
 from .devices import all_gather_with_grad, rank_and_world
 from .encoder import ColourAE, Encoder, channel_dropout, lab_targets
 from contrastcorr.losses import (
@@ -38,27 +38,28 @@ TERMS = ('intra', 'inter', 'cons', 'sparse', 'cycle', 'self', 'switch', 'conc') 
 STAGE_TERMS = {'warmup': ('intra', 'self', 'switch', 'conc'), 'main': TERMS}          # the terms each stage can run
 
 # %% ../nbs/06_model.ipynb #e22b5bff
+_WEIGHT = (finite_number(lambda v: v >= 0), 'a weight >= 0; 0 switches the term off')
+_MODEL_RULES = {   # field: (test, what it must be); every field of `_ModelFields` has one
+    'width': (int_at_least(1), 'an integer >= 1'),
+    'depth': (lambda v: int_at_least(2)(v) and v <= 4, '2, 3 or 4 (the last ResNet stage kept)'),
+    'tau': (finite_number(lambda v: v > 0), 'a number > 0'),
+    'target': (lambda v: v in ('lab', 'colour_ae'), "'lab' or 'colour_ae'"),
+    'ab_weight': (finite_number(lambda v: v >= 0), 'a number >= 0'),
+    'loss_thr': (optional(finite_number(lambda v: v > 0)), 'None or a number > 0'),
+    'patch_size': (optional(int_at_least(1)), 'None (the whole reference crop) or an integer >= 1 (cells)'),
+    'conc_win': (int_at_least(1), 'an integer >= 1'),
+    **{name: (is_bool, 'true or false') for name in ('l2_norm', 'track_scale', 'channel_dropout', 'detach_cons',
+                                                     'gather_negatives', 'channels_last', 'flush_denormal')},
+    **{f'w_{t}': _WEIGHT for t in TERMS},
+}
+
 def _check_model_fields(c):
-    "Raise a clear error for the first field of `c` (a `ModelConfig`) that is out of range."
-    for name in ('width', 'depth', 'conc_win'):
-        v = getattr(c, name)
-        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-            raise ValueError(f"`{name}` must be a positive int, got {v!r}")
-    p = c.patch_size
-    if p is not None and (isinstance(p, bool) or not isinstance(p, int) or p < 1):
-        raise ValueError(f"`patch_size` must be None (the whole reference crop) or a positive number of cells, "
-                         f"got {p!r}")
-    if p is not None and c.w_conc > 0 and p < c.conc_win:
-        raise ValueError(f"the concentration loss needs `patch_size` >= `conc_win` ({p} < {c.conc_win} cells): "
-                         "lower `conc_win` or set `w_conc=0`")
-    if not c.tau > 0: raise ValueError(f"`tau` must be > 0, got {c.tau}")
-    if c.target not in ('lab', 'colour_ae'):
-        raise ValueError(f"`target` must be 'lab' or 'colour_ae', got {c.target!r}")
-    if c.loss_thr is not None and not c.loss_thr > 0:
-        raise ValueError(f"`loss_thr` must be None or > 0, got {c.loss_thr}")
-    for t in TERMS:
-        w = getattr(c, f'w_{t}')
-        if not w >= 0: raise ValueError(f"`w_{t}` must be a weight >= 0 (0 switches the term off), got {w}")
+    "Raise a `ValueError` naming every field of `c` (a `ModelConfig`) that cannot work, in one line."
+    bad = bad_fields(c, _MODEL_RULES)
+    if not bad and c.patch_size is not None and c.w_conc > 0 and c.patch_size < c.conc_win:
+        bad.append(f"the concentration loss needs `patch_size` >= `conc_win` ({c.patch_size} < {c.conc_win} cells): "
+                   "lower `conc_win` or set `w_conc=0`")
+    if bad: raise ValueError(f"ModelConfig: {'; '.join(bad)}")
 
 # %% ../nbs/06_model.ipynb #1f997b80
 @dataclass

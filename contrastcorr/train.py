@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 
-from .checks import UsageError, int_option
+from .checks import UsageError, bad_fields, finite_number, int_at_least, int_option, optional
 from contrastcorr.devices import (
     Dist,
     all_gather_objects,
@@ -58,31 +58,27 @@ def _sizes_from_model_overrides(cfg):
     cfg.target_size = cfg.target_size or moved.get('target_size')
 
 # %% ../nbs/07_train.ipynb #7f19a469
-def _int_at_least(lo): return lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= lo
-def _number(ok): return lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and ok(v)
-def _optional(test): return lambda v: v is None or test(v)
-def _scale(v): return isinstance(v, (tuple, list)) and len(v) == 2 and all(_number(lambda x: x > 0)(x) for x in v) \
-    and v[0] <= v[1]
+def _scale(v):
+    return isinstance(v, (tuple, list)) and len(v) == 2 and all(map(finite_number(lambda x: x > 0), v)) and v[0] <= v[1]
 
 _FIELD_RULES = {   # field: (test, what it must be)
-    'batch_size': (_int_at_least(1), 'an integer >= 1'), 'max_gap': (_int_at_least(1), 'an integer >= 1'),
-    'scale': (_scale, '(lo, hi) with 0 < lo <= hi'), 'max_rotation': (_number(lambda v: v >= 0), 'a number >= 0'),
-    'flip': (_number(lambda v: 0 <= v <= 1), 'in [0, 1]'), 'lr': (_number(lambda v: v > 0), 'a number > 0'),
-    'lr_gamma': (_number(lambda v: 0 < v <= 1), 'in (0, 1]'),
-    'lr_step_epochs': (_number(lambda v: v > 0), 'a number > 0'),
-    'warmup_epochs': (_number(lambda v: v >= 0), 'a number >= 0'),
-    'main_epochs': (_number(lambda v: v >= 0), 'a number >= 0'),
-    'pairs_per_epoch': (_optional(_int_at_least(1)), 'None or an integer >= 1'),
-    'steps': (_optional(_int_at_least(1)), 'None or an integer >= 1'),
-    'colour_ae_steps': (_int_at_least(0), 'an integer >= 0'), 'seed': (_int_at_least(0), 'an integer >= 0'),
-    'num_workers': (_int_at_least(0), 'an integer >= 0'), 'log_every': (_int_at_least(1), 'an integer >= 1'),
-    'ckpt_every': (_int_at_least(1), 'an integer >= 1'),
+    'batch_size': (int_at_least(1), 'an integer >= 1'), 'max_gap': (int_at_least(1), 'an integer >= 1'),
+    'scale': (_scale, '(lo, hi) with 0 < lo <= hi'), 'max_rotation': (finite_number(lambda v: v >= 0), 'a number >= 0'),
+    'flip': (finite_number(lambda v: 0 <= v <= 1), 'in [0, 1]'), 'lr': (finite_number(lambda v: v > 0), 'a number > 0'),
+    'lr_gamma': (finite_number(lambda v: 0 < v <= 1), 'in (0, 1]'),
+    'lr_step_epochs': (finite_number(lambda v: v > 0), 'a number > 0'),
+    'warmup_epochs': (finite_number(lambda v: v >= 0), 'a number >= 0'),
+    'main_epochs': (finite_number(lambda v: v >= 0), 'a number >= 0'),
+    'pairs_per_epoch': (optional(int_at_least(1)), 'None or an integer >= 1'),
+    'steps': (optional(int_at_least(1)), 'None or an integer >= 1'),
+    'colour_ae_steps': (int_at_least(0), 'an integer >= 0'), 'seed': (int_at_least(0), 'an integer >= 0'),
+    'num_workers': (int_at_least(0), 'an integer >= 0'), 'log_every': (int_at_least(1), 'an integer >= 1'),
+    'ckpt_every': (int_at_least(1), 'an integer >= 1'),
 }
 
 def check_train_config(cfg):
     "Raise a `ValueError` naming every field of `cfg` that cannot work (0 steps between logs, a NaN learning rate …)."
-    bad = [f"{k}={getattr(cfg, k)!r} (must be {want})" for k, (ok, want) in _FIELD_RULES.items()
-           if not ok(getattr(cfg, k))]
+    bad = bad_fields(cfg, _FIELD_RULES)
     if not bad and cfg.warmup_epochs + cfg.main_epochs <= 0: bad.append("warmup_epochs + main_epochs must be > 0")
     if bad: raise ValueError(f"TrainConfig: {'; '.join(bad)}")
 
@@ -507,7 +503,7 @@ def train_cli(args) -> int:
     "`contrastcorr train`: run `train` with the parsed options; returns 0, or 128 + the signal that stopped it."
     ckpt = Path(args.out)/'checkpoint.pt'
     base = load_train_checkpoint(ckpt)['config'] if args.resume and ckpt.is_file() else None
-    try: cfg = config_from_args(args, base)
+    try: cfg = config_from_args(args, base); model_config(cfg)         # `--set model.…` checked here too
     except ValueError as e: raise UsageError(str(e)) from e               # an option that cannot work: exit 2
     s = train(cfg, args.data, args.out, resume=args.resume, progress=not args.no_progress,
               allow_changes=args.allow_changes)

@@ -356,6 +356,13 @@ TRAIN_USAGE = {
     'a negative learning rate': (['--set', 'lr=-1'], 'lr=-1'),
     'unknown --set field': (['--set', 'nosuch=1'], "unknown field 'nosuch'"),
     '--set without =': (['--set', 'lr'], 'KEY=VALUE'),
+    'a negative temperature': (['--set', 'model.tau=-1'], 'ModelConfig: tau=-1 (must be a number > 0)'),
+    'a temperature of NaN': (['--set', 'model.tau=nan'], "tau='nan' (must be a number > 0)"),
+    'a zero width': (['--set', 'model.width=0'], 'width=0 (must be an integer >= 1)'),
+    'a negative loss weight': (['--set', 'model.w_cycle=-0.5'], 'w_cycle=-0.5 (must be a weight >= 0'),
+    'a negative ab weight': (['--set', 'model.ab_weight=-3'], 'ab_weight=-3 (must be a number >= 0)'),
+    'a switch that is not true or false': (['--set', 'model.l2_norm=5'], 'l2_norm=5 (must be true or false)'),
+    'an unknown model field': (['--set', 'model.nosuch=1'], "unknown ModelConfig fields in model_overrides: ['nosuch"),
 }
 
 

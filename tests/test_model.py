@@ -2,6 +2,7 @@
 
 Notebook 06 has the worked examples."""
 import dataclasses
+import re
 import tempfile
 
 import pytest
@@ -45,13 +46,16 @@ def test_presets():
     assert ModelConfig(**dataclasses.asdict(Off)) == Off   # a checkpoint can store the config as a dict
 
 
-@pytest.mark.parametrize('kw, msg', [(dict(tau=0), '`tau` must be > 0'),
-                                     (dict(patch_size=0), '`patch_size` must be None'),
-                                     (dict(loss_thr=-1), '`loss_thr` must be None or > 0'),
-                                     (dict(width=2.5), '`width` must be a positive int'),
-                                     (dict(w_cycle=float('nan')), '`w_cycle` must be a weight >= 0')])
+@pytest.mark.parametrize('kw, msg', [(dict(tau=0), 'tau=0 (must be a number > 0)'),
+                                     (dict(patch_size=0), 'patch_size=0 (must be None'),
+                                     (dict(loss_thr=-1), 'loss_thr=-1 (must be None or a number > 0)'),
+                                     (dict(width=2.5), 'width=2.5 (must be an integer >= 1)'),
+                                     (dict(depth=5), 'depth=5 (must be 2, 3 or 4'),
+                                     (dict(ab_weight=-3), 'ab_weight=-3 (must be a number >= 0)'),
+                                     (dict(channels_last='no'), "channels_last='no' (must be true or false)"),
+                                     (dict(w_cycle=float('nan')), 'w_cycle=nan (must be a weight >= 0')])
 def test_config_errors(kw, msg):
-    with pytest.raises(ValueError, match=msg.replace('(', r'\(')): ModelConfig(**kw)
+    with pytest.raises(ValueError, match=re.escape(msg)): ModelConfig(**kw)
 
 
 def test_input_errors(pairs):
