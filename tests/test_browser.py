@@ -40,6 +40,11 @@ pytestmark = [
 CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
                  '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic']
 SHIFT = (11, -6)   # (dx, dy) px of the notebook's known-shift explorer
+# Bounds for a loaded machine (2 cores shared with trainings): the run may be slow, so its wait is on progress — it
+# fails when no cell finishes for STALL_S, when the run stops with cells left (an error), or after RUN_ALL_S in all.
+RUN_ALL_S, STALL_S = 1200, 240
+KERNEL_S = 90      # one round trip through the kernel (a click answered, a slider applied)
+START_S = 180      # JupyterLab's server, the page, the kernel
 
 
 def _free_port():
@@ -81,12 +86,12 @@ def _start_lab(workdir, env, port, log):
     proc = subprocess.Popen(cmd, cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     url = f'http://127.0.0.1:{port}'
     t0 = time.time()
-    while time.time() - t0 < 60:
+    while time.time() - t0 < START_S:
         if proc.poll() is not None: raise RuntimeError(f"JupyterLab exited with {proc.returncode}; see {log.name}")
         try:
             with urllib.request.urlopen(url + '/api/status', timeout=2): return proc, url
         except OSError: time.sleep(0.5)
-    raise TimeoutError(f"JupyterLab did not answer on {url} within 60 s; see {log.name}")
+    raise TimeoutError(f"JupyterLab did not answer on {url} within {START_S} s ({_load()}); see {log.name}")
 
 
 def _stop(proc):
@@ -101,13 +106,17 @@ def _stop(proc):
     proc.wait(5)
 
 
+def _load():
+    return 'load average {:.1f} {:.1f} {:.1f} on {} cores'.format(*os.getloadavg(), os.cpu_count())
+
+
 def _wait(cond, timeout, what, interval=0.25):
     t0 = time.time()
     while time.time() - t0 < timeout:
         v = cond()
         if v: return v
         time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+    raise AssertionError(f"timed out after {timeout} s waiting for {what} ({_load()})")
 
 
 def _eff(widget):
@@ -133,7 +142,7 @@ def _answered(widget, direction, yx, what):
         y, x = (int(v) for v in got.split(' ')[1].split(','))
         # a 1-px slack: sub-pixel rounding of the scaled image
         return (y, x) if abs(y - yx[0]) <= 1 and abs(x - yx[1]) <= 1 else None
-    return _wait(done, 20, what)
+    return _wait(done, KERNEL_S, what)
 
 
 def _dismiss_kernel_dialog(page):
@@ -149,6 +158,35 @@ def _run_all(page):
 
 def _prompts(page):
     return page.eval_on_selector_all('.jp-CodeCell .jp-InputPrompt', 'els => els.map(e => e.textContent.trim())')
+
+
+def _ran(prompt):
+    "True for the prompt of a cell that finished ('[12]:'); '[*]:' runs or waits, '[ ]:' has not been run."
+    return prompt.startswith('[') and prompt[1:-2].strip().isdigit()
+
+
+def _wait_run_all(page, n_code):
+    """Wait until every code cell ran; return the seconds it took. Fails, saying how far the run got, when no cell
+    finished for STALL_S, when no cell runs or waits any more with cells left (an error stopped Run All: its text
+    is quoted), or after RUN_ALL_S."""
+    t0 = progress_t = time.time()
+    done_before, started, stopped_since = -1, False, None
+    while True:
+        prompts, now = _prompts(page), time.time()
+        done = sum(map(_ran, prompts))
+        if done == n_code: return now - t0
+        if done > done_before: done_before, progress_t = done, now
+        started = started or done > 0 or '[*]:' in prompts      # a loaded browser may take a while to queue them
+        stopped_since = (stopped_since or now) if started and '[*]:' not in prompts else None
+        where = f"{done}/{n_code} code cells ran after {now - t0:.0f} s ({_load()})"
+        if stopped_since is not None and now - stopped_since > 10:
+            text = page.locator('.jp-NotebookPanel').inner_text()
+            err = text[text.find('Traceback'):][:400] if 'Traceback' in text else 'no traceback on the page'
+            raise AssertionError(f"Run All stopped: {where}; the first error: {err}")
+        if now - progress_t > STALL_S:
+            raise AssertionError(f"no cell finished for {STALL_S} s: {where}; prompts {sorted(set(prompts))}")
+        if now - t0 > RUN_ALL_S: raise AssertionError(f"Run All took over {RUN_ALL_S} s: {where}")
+        time.sleep(1)
 
 
 def test_widgets_notebook_in_jupyterlab():
@@ -179,20 +217,17 @@ def test_widgets_notebook_in_jupyterlab():
 def _drive(page, url, workdir, shots):
     "Open the notebook, run it, check and poke every widget, take screenshots."
     page.goto(f'{url}/lab/tree/{NOTEBOOK.name}')
-    page.wait_for_selector('.jp-NotebookPanel .jp-CodeCell', timeout=60_000)
+    page.wait_for_selector('.jp-NotebookPanel .jp-CodeCell', timeout=START_S * 1000)
     page.wait_for_timeout(1000)
     _dismiss_kernel_dialog(page)
-    page.wait_for_selector('.jp-Notebook-ExecutionIndicator[data-status="idle"]', timeout=60_000)
+    page.wait_for_selector('.jp-Notebook-ExecutionIndicator[data-status="idle"]', timeout=START_S * 1000)
     n_code = sum(c['cell_type'] == 'code' for c in json.loads((workdir/NOTEBOOK.name).read_text())['cells'])
     _wait(lambda: len(_prompts(page)) == n_code, 30, f"all {n_code} code cells in the page")
 
     _run_all(page)
-    t_run = time.time()
-    _wait(lambda: all(p.startswith('[') and p[1:-2].strip().isdigit() for p in _prompts(page)), 150,
-          'every code cell to finish (prompts "[n]:")', interval=1)
-    print(f"run all: {time.time() - t_run:.1f} s")
+    print(f"run all: {_wait_run_all(page, n_code):.1f} s ({_load()})")
     panel = page.locator('.jp-NotebookPanel')
-    _wait(lambda: 'Loading widget' not in panel.inner_text(), 30, 'widgets to finish loading')
+    _wait(lambda: 'Loading widget' not in panel.inner_text(), KERNEL_S, 'widgets to finish loading')
     text = panel.inner_text()
     for bad in ('Error displaying widget', 'Traceback', 'Kernel Restarting'):
         assert bad not in text, f"{bad!r} in the notebook after Run All"
@@ -228,8 +263,8 @@ def _drive(page, url, workdir, shots):
     tau_in = ex.locator('input.cc-tau')
     box = tau_in.bounding_box()
     tau_in.click(position={'x': box['width'] * 0.95, 'y': box['height'] / 2})
-    _wait(lambda: float(ex.get_attribute('data-tau')) > 1, 20, 'the τ slider to reach the kernel')
-    _wait(lambda: _eff(ex) > 50, 20, 'a wide heat-map at large τ')
+    _wait(lambda: float(ex.get_attribute('data-tau')) > 1, KERNEL_S, 'the τ slider to reach the kernel')
+    _wait(lambda: _eff(ex) > 50, KERNEL_S, 'a wide heat-map at large τ')
     ex.screenshot(path=str(shots/'explorer_known_shift_large_tau.png'))
     # follow the mouse: hovering (debounced) sends the cell under the pointer
     ex.locator('input.cc-hover').check()
@@ -258,7 +293,7 @@ def _drive(page, url, workdir, shots):
     tv.scroll_into_view_if_needed()
     box0 = tv.get_attribute('data-track-box')
     tv.locator('button', has_text='▶').click()
-    _wait(lambda: tv.get_attribute('data-index') == '1' and tv.get_attribute('data-track-box') != box0, 20,
+    _wait(lambda: tv.get_attribute('data-index') == '1' and tv.get_attribute('data-track-box') != box0, KERNEL_S,
           'the viewer to step')
     tv.screenshot(path=str(shots/'tracking_viewer.png'))
 
@@ -269,12 +304,12 @@ def _drive(page, url, workdir, shots):
     slider = pl.locator('input.cc-frame-slider')
     box = slider.bounding_box()
     slider.click(position={'x': box['width'] * 0.25, 'y': box['height'] / 2})
-    _wait(lambda: abs(int(pl.get_attribute('data-frame')) - round(0.25 * (n - 1))) <= 2, 20,
+    _wait(lambda: abs(int(pl.get_attribute('data-frame')) - round(0.25 * (n - 1))) <= 2, KERNEL_S,
           'the player to jump to ~frame 6')
     assert 0 < float(pl.get_attribute('data-j')) <= 1
     start = int(pl.get_attribute('data-frame'))
     pl.locator('button.cc-play').click()
-    _wait(lambda: int(pl.get_attribute('data-frame')) >= start + 2, 20, 'playback to advance two frames')
+    _wait(lambda: int(pl.get_attribute('data-frame')) >= start + 2, KERNEL_S, 'playback to advance two frames')
     pl.locator('button.cc-play').click()
     pl.screenshot(path=str(shots/'propagation_player.png'))
     page.screenshot(path=str(shots/'jupyterlab.png'))
