@@ -131,18 +131,25 @@ def _take(x, idx):
     flat = (idx + n * torch.arange(B, device=idx.device).view(-1, *[1] * (idx.ndim - 1))).flatten()
     return F.embedding(flat, x.reshape(B * n, E)).view(*idx.shape, E)
 
-def _topk_grouped(S, k):
-    "Top-k over dims 1, 2 of S (B, G, n, m) for each of the m targets -> values and positions g·n + c, each (B, m, k)."
+def _topk_grouped(S, k, allowed=None):
+    """Top-k over dims 1, 2 of S (B, G, n, m) for each of the m targets -> values and positions g·n + c, each (B, m, k).
+    `allowed` (n, m), the same for every g: the cells each target may use; the others count as -inf."""
     B, G, n, m = S.shape
     if G == 1 or k >= n:
+        if allowed is not None: S = S.masked_fill(~allowed, float('-inf'))
         val, j = S.reshape(B, G * n, m).topk(min(k, G * n), dim=1)
         return val.transpose(1, 2), j.transpose(1, 2)
     # the k best of a target lie in the k rows c whose maxima over G are best: one cheap max over S, then k·G candidates
-    c = S.amax(1).transpose(1, 2).topk(k, dim=-1).indices[..., None]                   # (B, m, k, 1)
+    best = S.amax(1)                                                                   # (B, n, m)
+    if allowed is not None: best = best.masked_fill(~allowed, float('-inf'))        # G times fewer values than S
+    top, c = best.transpose(1, 2).topk(k, dim=-1)                                      # (B, m, k)
     g, t = torch.arange(G, device=S.device), torch.arange(m, device=S.device).view(1, m, 1, 1)
-    at = ((torch.arange(B, device=S.device).view(B, 1, 1, 1) * G + g) * n + c) * m + t   # (B, m, k, G) offsets in S
-    val, j = S.reshape(-1)[at.flatten(2)].topk(k, dim=-1)                              # (B, m, k)
-    return val, (g * n + c).flatten(2).gather(2, j)
+    at = ((torch.arange(B, device=S.device).view(B, 1, 1, 1) * G + g) * n + c[..., None]) * m + t   # (B, m, k, G)
+    val = S.reshape(-1)[at.flatten(2)]                                                 # (B, m, k·G) offsets in S
+    if allowed is not None:   # under k allowed cells: the rows a target may not use stay out
+        val = val.masked_fill((top == float('-inf')).repeat_interleave(G, -1), float('-inf'))
+    val, j = val.topk(k, dim=-1)                                                       # (B, m, k)
+    return val, (g * n + c[..., None]).flatten(2).gather(2, j)
 
 def _tile_size(B, Tg, Tw, N, R, max_elems, largest=12):
     "Largest square tile side a <= `largest` whose logits B·a²·(Tw·(a+2R)² + Tg·N) fit in `max_elems` (at least 1)."
@@ -150,17 +157,9 @@ def _tile_size(B, Tg, Tw, N, R, max_elems, largest=12):
         if B * a * a * (Tw * (a + 2 * R) ** 2 + Tg * N) <= max_elems: return a
     return 1
 
-def _region_geometry(a, R, radius, device):
-    "Rows rp, cols rq (K1²,) of a tile's (a+2R)² reference region, and `near` (K1², m): region cells within `radius`."
-    ar, ak = torch.arange(a, device=device), torch.arange(a + 2 * R, device=device)
-    # (m, 1); tile cell (i, j) is at (i+R, j+R)
-    ti, tj = [v.reshape(-1, 1) for v in torch.meshgrid(ar, ar, indexing='ij')]
-    rp, rq = [v.flatten() for v in torch.meshgrid(ak, ak, indexing='ij')]         # (K1²,)
-    return rp, rq, _closer((ti + R - rp) ** 2 + (tj + R - rq) ** 2, radius).T     # near (K1², m)
-
 # %% ../nbs/01_affinity.ipynb #0d9be57a
 def _window_plan(F_t, F_r, L_r, tau, topk, radius, win, softmax_over, max_elems, dtype):
-    "What every tile of `_propagate_windowed` shares: sizes, channels-last features and labels, geometry."
+    "What every tile of `_propagate_windowed` shares: sizes, channels-last features, labels and strips."
     B, C, T, h, w = F_r.shape
     D, R, N, dev, ex = L_r.shape[1], math.ceil(radius) - 1, h * w, F_t.device, F_t.dtype
     # frames matched everywhere (CRW: the first)
@@ -170,74 +169,83 @@ def _window_plan(F_t, F_r, L_r, tau, topk, radius, win, softmax_over, max_elems,
     low = topk is not None and softmax_over == 'topk' and dtype not in (None, ex)   # choose in `dtype`, weigh exactly
     mm = dtype if low else ex                                                 # dtype of the big matrix products
     a = _tile_size(B, Tg, Tw, N, R, max_elems)
-    K1, m = a + 2 * R, a * a                                                  # side of a tile's reference region; cells
-    hp, wp = -(-h // a) * a, -(-w // a) * a                                   # target grid padded to whole tiles
-    Ft = F.pad(F_t / tau, (0, wp - w, 0, hp - h)).permute(0, 2, 3, 1).contiguous()   # (B, hp, wp, C), 1/τ folded in
+    Ft = (F_t / tau).permute(0, 2, 3, 1)                                      # (B, h, w, C), 1/τ folded in
     Fr = F_r.permute(0, 2, 3, 4, 1).contiguous().view(B, T * N, C)           # (B, T·N, C): free if F_r is channels-last
     Lr = L_r.permute(0, 2, 3, 4, 1).contiguous().view(B, T * N, D)           # (B, T·N, D)
-    # windowed frames, channels last, zero border
-    Fw = Fr.new_zeros(B, Tw, hp + 2 * R, wp + 2 * R, C, dtype=mm)
-    for i, t in enumerate(w_idx):
-        Fw[:, i, R:R + h, R:R + w] = Fr.view(B, T, h, w, C)[:, t]   # a region row is K1·C numbers
+    Fw = Fr.view(B, T, h, w, C)[:, w_idx[0]:w_idx[-1] + 1] if Tw == w_idx[-1] + 1 - w_idx[0] else \
+        Fr.view(B, T, h, w, C)[:, w_idx]                                      # (B, Tw, h, w, C) windowed frames
+    # one strip per column of tiles: the columns its regions span, clipped to the frame; a region is then rows of a
+    # strip, a contiguous block that the matrix product reads in place
+    strips = [Fw[:, :, :, max(0, x - R):x + a + R].to(mm).contiguous()
+              for x in range(0, w, a)]                                        # each (B, Tw, h, ≤ a+2R, C)
     # (B,) ‖f_r‖ <= bound for every reference cell
     bound = Fr.norm(dim=-1).amax(1) if low else None
     frame = torch.tensor(w_idx, device=dev)                                   # windowed frame -> its index in F_r
-    inside = F.pad(torch.ones(h, w, dtype=torch.bool, device=dev), (R, R + wp - w, R, R + hp - h))   # (hp+2R, wp+2R)
     g_rows = Fg = G = None
     if Tg:
         g_rows = (torch.tensor(g_idx, device=dev)[:, None] * N + torch.arange(N, device=dev)).flatten()   # (Tg·N,)
         Fg = Fr[:, g_rows].to(mm)                                             # (B, Tg·N, C)
         # top-k groups
         G = next((g for g in (10, 8, 6, 5, 4, 3, 2) if Tg * N % g == 0 and Tg * N // g > 2 * (topk or 0)), 1)
-    rp, rq, near = _region_geometry(a, R, radius, dev)
     # in low precision: 2k candidates, then exact
     kk = None if topk is None else (2 * topk if low else topk)
     fresh = torch.is_grad_enabled() and any(x.requires_grad for x in (F_t, F_r, L_r))   # autograd: no buffer reuse
+    near = {}                                                                 # window of each tile shape, made once
     return SimpleNamespace(**locals())
 
 # %% ../nbs/01_affinity.ipynb #ac5740ba
-def _tile_buffers(p):
-    "One tile's windowed logits (B, Tw, K1², m) and reference region (B, Tw, K1, K1, C), in the products' dtype."
-    return (p.Fr.new_empty(p.B, p.Tw, p.K1 * p.K1, p.m, dtype=p.mm),
-            p.Fr.new_empty(p.B, p.Tw, p.K1, p.K1, p.C, dtype=p.mm))
+def _tile_geometry(p, y, x):
+    """The tile at (y, x): its size ah, aw (clipped to the frame), its region rows r0:r1 and columns c0:c1 (the tile
+    grown by R, clipped to the frame) and `near` (region cells, tile cells): True where closer than `radius`."""
+    ah, aw = min(p.a, p.h - y), min(p.a, p.w - x)
+    r0, r1, c0, c1 = max(0, y - p.R), min(p.h, y + ah + p.R), max(0, x - p.R), min(p.w, x + aw + p.R)
+    key = (y - r0, r1 - y, x - c0, c1 - x, ah, aw)                            # tiles of one shape share a window
+    if key not in p.near:
+        dy = (torch.arange(r0, r1, device=p.dev)[:, None] - torch.arange(y, y + ah, device=p.dev)) ** 2   # (rows, ah)
+        dx = (torch.arange(c0, c1, device=p.dev)[:, None] - torch.arange(x, x + aw, device=p.dev)) ** 2   # (cols, aw)
+        d2 = dy[:, None, :, None] + dx[None, :, None, :]                      # (rows, cols, ah, aw)
+        p.near[key] = _closer(d2, p.radius).view((r1 - r0) * (c1 - c0), ah * aw)
+    return SimpleNamespace(y=y, x=x, ah=ah, aw=aw, r0=r0, c0=c0, kw=c1 - c0, K=(r1 - r0) * (c1 - c0), m=ah * aw,
+                           near=p.near[key])
 
-def _tile_logits(p, y, x, S_w, reg):
-    "Logits of the tile at (y, x): windowed ones into S_w (in place), full-frame S_g (B, Tg·N, m) or None; targets A."
-    B, m, K1, KK = p.B, p.m, p.K1, p.K1 * p.K1
-    A = p.Ft[:, y:y + p.a, x:x + p.a].reshape(B, m, p.C)                      # (B, m, C) targets
-    At = A.to(p.mm).transpose(1, 2).contiguous()                              # (B, C, m)
-    allowed = p.near & p.inside[y:y + K1, x:x + K1].reshape(-1, 1)            # (K1², m)
-    # start value of the products: -inf outside the window, else 0, or in low precision minus an upper bound of each
-    # target's logits (Cauchy-Schwarz), so the best logits land near 0 where bfloat16 is most precise
-    top = (A.norm(dim=-1) * p.bound[:, None]) if p.low else A.new_zeros(B, m)   # (B, m)
-    start = (-top).to(p.mm)[:, None, None, :]                                 # (B, 1, 1, m)
-    S_w.copy_(start.masked_fill(~allowed, float('-inf')))
-    reg.copy_(p.Fw[:, :, y:y + K1, x:x + K1])
-    S_w.view(B, p.Tw * KK, m).baddbmm_(reg.view(B, p.Tw * KK, p.C), At)
-    if not p.Tg: return A, None
-    S_g = start[:, 0].expand(B, p.Tg * p.N, m).baddbmm(p.Fg, At) if p.low else torch.bmm(p.Fg, At)   # (B, Tg·N, m)
-    return A, S_g
+def _tile_logits(p, g, buf):
+    """Logits of tile g: windowed S_w (B, Tw, K, m) over its region's K cells (unmasked; into `buf` unless autograd
+    needs fresh tensors), full-frame S_g (B, Tg·N, m) or None; and the targets A (B, m, C)."""
+    B, Tw, C, m, K = p.B, p.Tw, p.C, g.m, g.K
+    A = p.Ft[:, g.y:g.y + g.ah, g.x:g.x + g.aw].reshape(B, m, C)              # (B, m, C) targets
+    At = A.to(p.mm).transpose(1, 2)                                           # (B, C, m)
+    reg = p.strips[g.x // p.a][:, :, g.r0:g.r0 + K // g.kw].reshape(B * Tw, K, C)   # a view: rows of the strip
+    At_w = At[:, None].expand(B, Tw, C, m).reshape(B * Tw, C, m)             # a view for B = 1
+    out = {} if p.fresh else dict(out=buf[:B * Tw * K * m].view(B * Tw, K, m))
+    if not p.low:
+        S_w, S_g = torch.bmm(reg, At_w, **out), torch.bmm(p.Fg, At) if p.Tg else None
+        return A, S_w.view(B, Tw, K, m), S_g
+    # in low precision the products start from minus an upper bound of each target's logits (Cauchy-Schwarz), so the
+    # best logits land near 0 where bfloat16 is most precise
+    start = -(A.norm(dim=-1) * p.bound[:, None]).to(p.mm)[:, None]           # (B, 1, m)
+    S_w = torch.baddbmm(start[:, None].expand(B, Tw, 1, m).reshape(B * Tw, 1, m), reg, At_w, **out)
+    return A, S_w.view(B, Tw, K, m), torch.baddbmm(start, p.Fg, At) if p.Tg else None
 
-def _tile_rows(p, y, x, t, c):
-    "Row in Fr of region cell c of windowed frame t, for the tile at (y, x) (padding clamped: it is -inf anyway)."
-    yy, xx = (y + p.rp[c] - p.R).clamp(0, p.h - 1), (x + p.rq[c] - p.R).clamp(0, p.w - 1)
-    return p.frame[t] * p.N + yy * p.w + xx
+def _tile_rows(p, g, t, c):
+    "Row in Fr of region cell c of windowed frame t, for tile g."
+    return p.frame[t] * p.N + (g.r0 + c // g.kw) * p.w + g.c0 + c % g.kw
 
 # %% ../nbs/01_affinity.ipynb #549a2b6c
-def _tile_labels(p, y, x, A, S_w, S_g):
-    "Labels (B, D, m) of the tile at (y, x) from its logits: over every allowed position, or over the top k."
-    B, m, KK, ex = p.B, p.m, p.K1 * p.K1, p.ex
-    if p.topk is None or p.softmax_over == 'all':   # log of the softmax denominator over every allowed position
-        lse = S_w.logsumexp((1, 2))                                           # (B, m)
+def _tile_labels(p, g, A, S_w, S_g):
+    "Labels (B, D, m) of tile g from its logits: over every allowed position, or over the top k."
+    B, m, K, ex = p.B, g.m, g.K, p.ex
+    if p.topk is None or p.softmax_over == 'all':   # every allowed logit counts: the window on S_w itself
+        S_w = S_w.masked_fill(~g.near, float('-inf')) if p.fresh else S_w.masked_fill_(~g.near, float('-inf'))
+        lse = S_w.logsumexp((1, 2))                                           # (B, m) log of the softmax denominator
         if p.Tg: lse = torch.logaddexp(lse, S_g.logsumexp(1))
     if p.topk is None:
-        n_w = torch.arange(p.Tw * KK, device=p.dev)
-        W = (S_w - lse[:, None, None]).exp().view(B, -1, m)                   # (B, Tw·K1², m)
-        res = torch.einsum('bnd,bnm->bdm', _take(p.Lr, _tile_rows(p, y, x, n_w // KK, n_w % KK).expand(B, -1)), W)
+        n_w = torch.arange(p.Tw * K, device=p.dev)
+        W = (S_w - lse[:, None, None]).exp().view(B, -1, m)                   # (B, Tw·K, m)
+        res = torch.einsum('bnd,bnm->bdm', _take(p.Lr, _tile_rows(p, g, n_w // K, n_w % K).expand(B, -1)), W)
         if p.Tg: res = res + torch.einsum('bnd,bnm->bdm', p.Lr[:, p.g_rows], (S_g - lse[:, None]).exp())
         return res
-    val, j = _topk_grouped(S_w, min(p.kk, p.Tw * KK))                        # (B, m, kk), j = t·K1² + c
-    vals, pos = [val.to(ex)], [_tile_rows(p, y, x, j // KK, j % KK)]
+    val, j = _topk_grouped(S_w, min(p.kk, p.Tw * K), g.near)                  # (B, m, kk), j = t·K + c
+    vals, pos = [val.to(ex)], [_tile_rows(p, g, j // K, j % K)]
     if p.Tg:   # the k best overall are among the k best of each part
         val, j = _topk_grouped(S_g.view(B, p.G, -1, m), min(p.kk, p.Tg * p.N))
         vals.append(val.to(ex)); pos.append(p.g_rows[j])
@@ -252,17 +260,17 @@ def _tile_labels(p, y, x, A, S_w, S_g):
 
 # %% ../nbs/01_affinity.ipynb #b767d6da
 def _propagate_windowed(F_t, F_r, L_r, tau, topk, radius, win, softmax_over, max_elems, dtype=None):
-    """`propagate_labels` with a window, by a×a target tiles: a windowed frame only contributes its (a+2R)² cells around
-    the tile."""
+    """`propagate_labels` with a window, by a×a target tiles: a windowed frame only contributes the cells around the
+    tile (at most (a+2R)², fewer at the frame's border)."""
     p = _window_plan(F_t, F_r, L_r, tau, topk, radius, win, softmax_over, max_elems, dtype)
-    S_w, reg = _tile_buffers(p)
-    out = F_t.new_zeros(p.B, p.D, p.hp, p.wp)
-    for y in range(0, p.hp, p.a):
-        for x in range(0, p.wp, p.a):
-            if p.fresh: S_w, reg = _tile_buffers(p)
-            A, S_g = _tile_logits(p, y, x, S_w, reg)
-            out[:, :, y:y + p.a, x:x + p.a] = _tile_labels(p, y, x, A, S_w, S_g).view(p.B, p.D, p.a, p.a)
-    return out[:, :, :p.h, :p.w]
+    buf = None if p.fresh else p.Fr.new_empty(p.B * p.Tw * (p.a + 2 * p.R) ** 2 * p.a ** 2, dtype=p.mm)
+    out = F_t.new_empty(p.B, p.D, p.h, p.w)
+    for y in range(0, p.h, p.a):
+        for x in range(0, p.w, p.a):
+            g = _tile_geometry(p, y, x)
+            A, S_w, S_g = _tile_logits(p, g, buf)
+            out[:, :, y:y + g.ah, x:x + g.aw] = _tile_labels(p, g, A, S_w, S_g).view(p.B, p.D, g.ah, g.aw)
+    return out
 
 # %% ../nbs/01_affinity.ipynb #cff0d4f1
 def _check_propagate_args(T, N, topk, softmax_over, window, radius, dtype):
