@@ -16,9 +16,10 @@ above what the process held before the run (frames and model loaded), sampled ev
 Usage (from the repository root):
     OMP_NUM_THREADS=2 .venv/bin/python tools/bench_propagation.py [--sequence blackswan] [--frames 25]
     .venv/bin/python tools/bench_propagation.py --only crw          # one method, JSON
-The first line printed says where it ran (tools/hardware.py: CPU, kernels, threads, dtype path, load); for the figures a
-CPU without AVX-512 would see, force the kernels: ATEN_CPU_CAPABILITY=avx2 MKL_ENABLE_INSTRUCTIONS=AVX2
-ONEDNN_MAX_CPU_ISA=AVX2. Each method runs in a fresh process so its memory peak is its own. On a shared machine the wall-clock numbers are
+    OMP_NUM_THREADS=1 .venv/bin/python tools/bench_propagation.py --methods crw crw-fp32 --kernels native avx2
+The first line printed says where it ran (tools/hardware.py: CPU, kernels, threads, dtype path, load); `--kernels avx2`
+runs each method again with torch's kernels forced to AVX2 (ATEN_CPU_CAPABILITY=avx2 MKL_ENABLE_INSTRUCTIONS=AVX2
+ONEDNN_MAX_CPU_ISA=AVX2: the figures a CPU without AVX-512 would see; there dtype 'auto' means float32). Each method runs in a fresh process so its memory peak is its own. On a shared machine the wall-clock numbers are
 noisy (other processes take the cores); CPU seconds are the steadier measure of work.
 """
 
@@ -32,6 +33,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+AVX2 = dict(ATEN_CPU_CAPABILITY='avx2', MKL_ENABLE_INSTRUCTIONS='AVX2', ONEDNN_MAX_CPU_ISA='AVX2')
 SHARED = ROOT.parent / 'shared' / 'data' / 'davis-sample'
 METHODS = [
     'crw',
@@ -193,6 +195,13 @@ def main():
     )
     p.add_argument('--only', choices=METHODS, help='run one method in this process and print its JSON')
     p.add_argument('--methods', nargs='+', choices=METHODS, default=METHODS)
+    p.add_argument(
+        '--kernels',
+        nargs='+',
+        choices=('native', 'avx2'),
+        default=['native'],
+        help="torch's kernels as detected, and/or forced to AVX2 (each method once per choice)",
+    )
     args = p.parse_args()
     shared = SHARED / 'JPEGImages' / '480p' / args.sequence
     seq_dir = shared if shared.is_dir() else ROOT / 'data' / 'davis' / 'JPEGImages' / '480p' / args.sequence
@@ -209,23 +218,27 @@ def main():
         f'load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores'
     )
     rows = []
-    for m in args.methods:
-        res = subprocess.run(
-            [sys.executable, __file__, '--only', m, '--sequence', args.sequence, '--frames', str(args.frames)],
-            capture_output=True,
-            text=True,
-            cwd=ROOT,
-        )
-        if res.returncode:
-            print(f'{m}: failed\n{res.stderr[-2000:]}')
-            continue
-        rows.append(json.loads(res.stdout.strip().splitlines()[-1]))
-        r = rows[-1]
-        print(
-            f"{r['method']:22s} {r['size']:>8s} ctx {r['context']:2d}  {r['s_per_frame']:6.2f} s/frame  "
-            f"{r['cpu_per_frame']:6.2f} CPU s/frame  {r['peak_mb']:7.0f} MB peak   {r['note']}",
-            flush=True,
-        )
+    for kern in args.kernels:
+        env = {**os.environ, **(AVX2 if kern == 'avx2' else {})}
+        for m in args.methods:
+            res = subprocess.run(
+                [sys.executable, __file__, '--only', m, '--sequence', args.sequence, '--frames', str(args.frames)],
+                capture_output=True,
+                text=True,
+                cwd=ROOT,
+                env=env,
+            )
+            if res.returncode:
+                print(f'{m}: failed\n{res.stderr[-2000:]}')
+                continue
+            r = json.loads(res.stdout.strip().splitlines()[-1])
+            r['method'] = m if kern == 'native' else f'{m} (AVX2)'
+            rows.append(r)
+            print(
+                f"{r['method']:22s} {r['size']:>8s} ctx {r['context']:2d}  {r['s_per_frame']:6.2f} s/frame  "
+                f"{r['cpu_per_frame']:6.2f} CPU s/frame  {r['peak_mb']:7.0f} MB peak   {r['note']}",
+                flush=True,
+            )
     by = {r['method']: r for r in rows}
     for ours, re in (
         ('crw', 'reencode-crw'),
