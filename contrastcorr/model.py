@@ -29,9 +29,9 @@ from .tracking import crop, random_patch_boxes, track_patch
 from .transforms import Inter, inter_transform, intra_transform
 
 # %% auto #0
-__all__ = ['TERMS', 'STAGE_TERMS', 'ModelConfig', 'ContrastCorrOutput', 'LabelSpace', 'ContrastCorr', 'reference_patch',
-           'cut_target', 'merge_inter', 'gather_inter_transform', 'both_stage_terms', 'weighted_output', 'main_stage',
-           'warmup_stage']
+__all__ = ['TERMS', 'STAGE_TERMS', 'ModelConfig', 'ContrastCorrOutput', 'LabelSpace', 'encoder_layout', 'ContrastCorr',
+           'reference_patch', 'cut_target', 'merge_inter', 'gather_inter_transform', 'both_stage_terms',
+           'weighted_output', 'main_stage', 'warmup_stage']
 
 # %% ../nbs/06_model.ipynb #45baaa71
 TERMS = ('intra', 'inter', 'cons', 'sparse', 'cycle', 'self', 'switch', 'conc')   # every loss term, in this order
@@ -49,7 +49,8 @@ _MODEL_RULES = {   # field: (test, what it must be); every field of `_ModelField
     'patch_size': (optional(int_at_least(1)), 'None (the whole reference crop) or an integer >= 1 (cells)'),
     'conc_win': (int_at_least(1), 'an integer >= 1'),
     **{name: (is_bool, 'true or false') for name in ('l2_norm', 'track_scale', 'channel_dropout', 'detach_cons',
-                                                     'gather_negatives', 'channels_last', 'flush_denormal')},
+                                                     'gather_negatives', 'flush_denormal')},
+    'channels_last': (optional(is_bool), 'None (NCHW for float32 on a CPU, else NHWC), true or false'),
     **{f'w_{t}': _WEIGHT for t in TERMS},
 }
 
@@ -78,7 +79,7 @@ class _ModelFields:
     conc_win: int = 8                # concentration-loss window in cells (official 8)
     detach_cons: bool = False        # stop the gradient through L̂_intra in L_cons (official: no)
     gather_negatives: bool = True    # under torch.distributed: negatives from the videos of every rank (official: one)
-    channels_last: bool = True       # encoder activations in NHWC: faster convolutions on CPU (oneDNN) and tensor cores
+    channels_last: bool | None = True  # encoder in NHWC; None (paper/official): NCHW for float32 on a CPU (§8)
     flush_denormal: bool = True      # CPU: subnormal floats count as 0 (process-wide; call it at program start too, §8)
     w_intra: float = 1.0             # L_intra: ℓ(L̂_t^intra, L_t)
     w_inter: float = 1.0             # L_inter: ℓ(L̂_t^inter, L_t)
@@ -113,13 +114,14 @@ class ModelConfig(_ModelFields):
     @classmethod
     def paper(cls, **kw) -> ModelConfig:
         "The paper's five terms, weight 1, scale-aware box, on the official encoder with colour-AE labels."
-        return cls(**{**dict(width=64, depth=4, tau=1.0, l2_norm=False, target='colour_ae'), **kw})
+        return cls(**{**dict(width=64, depth=4, tau=1.0, l2_norm=False, target='colour_ae', channels_last=None), **kw})
 
     @classmethod
     def official(cls, **kw) -> ModelConfig:
         "The public code: L_intra + L_cons + L_sparse + self + 0.1·switch + 0.3·conc, fixed box, outliers dropped."
         return cls(**{**dict(width=64, depth=4, tau=1.0, l2_norm=False, target='colour_ae', loss_thr=2.5,
-                             track_scale=False, w_inter=0.0, w_cycle=0.0, w_self=1.0, w_switch=0.1, w_conc=0.3), **kw})
+                             track_scale=False, channels_last=None, w_inter=0.0, w_cycle=0.0, w_self=1.0,
+                             w_switch=0.1, w_conc=0.3), **kw})
 
 # %% ../nbs/06_model.ipynb #58818a8e
 @dataclass
@@ -155,6 +157,11 @@ class LabelSpace:
         return lab_targets(lab) if self.colour_ae is None else lab
 
 # %% ../nbs/06_model.ipynb #7149d1d1
+def encoder_layout(channels_last, x):
+    "Memory format for the encoder on input `x`: NHWC if `channels_last`; None: NHWC under autocast or off the CPU."
+    if channels_last is None: channels_last = x.device.type != 'cpu' or torch.is_autocast_enabled(x.device.type)
+    return torch.channels_last if channels_last else torch.contiguous_format
+
 def _check_lab_pairs(lab_r, lab_t):
     "Raise unless `lab_r` and `lab_t` are batches of unit-Lab frames with one pair per video."
     check_frames(lab_r, 'lab_r', lab=True, multiple=8); check_frames(lab_t, 'lab_t', lab=True, multiple=8)
@@ -174,8 +181,8 @@ class ContrastCorr(LabelSpace, nn.Module):
             raise ValueError("config.target='colour_ae' needs a trained `colour_ae` (a ColourAE, see "
                              "encoder.train_colour_ae), or use target='lab'")
         self.config, self.encoder = config, Encoder(config.width, config.depth)
-        if config.channels_last: self.encoder.to(memory_format=torch.channels_last)
         self.colour_ae = colour_ae.requires_grad_(False).eval() if config.target == 'colour_ae' else None
+        self.layout = torch.contiguous_format                   # the encoder weights' memory format now
 
     def train(self, mode: bool = True):
         "Like `nn.Module.train`, but the frozen colour autoencoder stays in eval mode."
@@ -185,8 +192,9 @@ class ContrastCorr(LabelSpace, nn.Module):
 
     def features(self, x):
         "Encoder features (B, C, H/8, W/8), contiguous, of unit-Lab frames (B, 3, H, W); L2-normalised if configured."
-        if self.config.channels_last: x = x.contiguous(memory_format=torch.channels_last)
-        f = self.encoder(x).contiguous()
+        layout = encoder_layout(self.config.channels_last, x)
+        if layout != self.layout: self.encoder.to(memory_format=layout); self.layout = layout   # once, in practice
+        f = self.encoder(x.contiguous(memory_format=layout)).contiguous()
         return F.normalize(f, dim=1) if self.config.l2_norm else f
 
     def forward(self, lab_r, lab_t, stage: str = 'main', generator=None) -> ContrastCorrOutput:

@@ -52,7 +52,7 @@ def test_presets():
                                      (dict(width=2.5), 'width=2.5 (must be an integer >= 1)'),
                                      (dict(depth=5), 'depth=5 (must be 2, 3 or 4'),
                                      (dict(ab_weight=-3), 'ab_weight=-3 (must be a number >= 0)'),
-                                     (dict(channels_last='no'), "channels_last='no' (must be true or false)"),
+                                     (dict(channels_last='no'), "channels_last='no' (must be None (NCHW"),
                                      (dict(w_cycle=float('nan')), 'w_cycle=nan (must be a weight >= 0')])
 def test_config_errors(kw, msg):
     with pytest.raises(ValueError, match=re.escape(msg)): ModelConfig(**kw)
@@ -269,3 +269,59 @@ def test_cuda_same_checks():
     out = ae(r, t)
     out.loss.backward()
     assert torch.isfinite(out.loss)
+
+
+# One training step's loss terms and encoder gradient norms on a fixed batch, recorded with the code before the
+# training-step speed-ups (main a406b8b, float32, AVX-512 kernels): layout and operation-order changes must keep them
+# within the float32 tolerance (scale: the largest recorded value of each group).
+STEP_RECORD = {'tutorial': {'terms': {'intra': 4.986588001251221,
+                                      'inter': 6.391502380371094,
+                                      'cons': 3.835158586502075,
+                                      'sparse': 0.6900932788848877,
+                                      'cycle': 0.48603546619415283},
+                            'grads': {'conv1.weight': 81.37259674072266,
+                                      'bn1.weight': 1.5430268049240112,
+                                      'all': 87.95934295654297}},
+               'official': {'terms': {'intra': 6.1531219482421875,
+                                      'cons': 0.0014542249264195561,
+                                      'sparse': 0.5077065825462341,
+                                      'self': 7.27835750579834,
+                                      'switch': 0.7279160022735596,
+                                      'conc': 0.020534202456474304},
+                            'grads': {'conv1.weight': 143.990478515625,
+                                      'bn1.weight': 4.949269771575928,
+                                      'all': 165.55323791503906}}}
+
+
+def _recorded_step(preset, **kw):
+    "Loss terms and encoder gradient norms of one step on the batch `STEP_RECORD` was made with."
+    torch.manual_seed(0)
+    if preset == 'official': kw = dict(width=32, depth=3, loss_thr=None, **kw)   # small encoder; every term non-zero
+    cfg = getattr(ModelConfig, preset)(**kw)
+    model = ContrastCorr(cfg, ColourAE() if cfg.target == 'colour_ae' else None).train()
+    lab_r, lab_t = synthetic_pairs(2 if preset == 'official' else 4, 64, 128, seed=5)
+    out = model(lab_r, lab_t, generator=torch.Generator().manual_seed(1))
+    out.loss.backward()
+    grads = {n: p.grad.norm() for n, p in model.encoder.named_parameters() if n in ('conv1.weight', 'bn1.weight')}
+    grads['all'] = torch.stack([p.grad.norm() for p in model.encoder.parameters()]).norm()
+    return {k: v.detach() for k, v in out.terms.items()}, grads
+
+
+@pytest.mark.parametrize('preset', ['tutorial', 'official'])
+@pytest.mark.parametrize('channels_last', [False, True])
+def test_step_matches_the_record(preset, channels_last):
+    terms, grads = _recorded_step(preset, channels_last=channels_last)
+    rec = STEP_RECORD[preset]
+    assert list(terms) == list(rec['terms']) and list(grads) == list(rec['grads'])
+    assert_near(torch.stack(list(terms.values())), torch.tensor(list(rec['terms'].values())), what=f'{preset} terms')
+    assert_near(torch.stack(list(grads.values())), torch.tensor(list(rec['grads'].values())), what=f'{preset} grads')
+
+
+def test_encoder_layout_auto(pairs):
+    "channels_last=None: NCHW for float32 on the CPU (faster there), NHWC under autocast; the weights follow the input."
+    m = ContrastCorr(ModelConfig.official(**TINY, target='lab'))
+    assert m.config.channels_last is None and ModelConfig.paper().channels_last is None and ModelConfig().channels_last
+    m(*pairs)
+    assert m.layout == torch.contiguous_format and m.encoder.conv1.weight.is_contiguous()
+    with torch.autocast('cpu', dtype=torch.bfloat16): m(*pairs)
+    assert m.layout == torch.channels_last and m.encoder.conv1.weight.is_contiguous(memory_format=torch.channels_last)
