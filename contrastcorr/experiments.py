@@ -5,6 +5,7 @@
 # %% ../nbs/13_experiments.ipynb #b4f58896
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -14,8 +15,8 @@ import torch.nn.functional as F
 from .devices import machine as machine  # re-exported: the studies record where they ran
 
 # %% auto #0
-__all__ = ['PAPER_TERMS', 'ABLATION_VARIANTS', 'EVAL_SEQUENCES', 'EVAL_SIZE', 'scaling_axes', 'study_data', 'davis_subset',
-           'evaluate_subset', 'train_and_evaluate']
+__all__ = ['PAPER_TERMS', 'ABLATION_VARIANTS', 'EVAL_SEQUENCES', 'EVAL_SIZE', 'MINUTE_MARKS', 'scaling_axes', 'study_data',
+           'davis_subset', 'evaluate_subset', 'train_and_evaluate', 'open_ended', 'train_for_minutes']
 
 # %% ../nbs/13_experiments.ipynb #32dccc05
 PAPER_TERMS = ('intra', 'inter', 'cons', 'sparse', 'cycle')
@@ -109,3 +110,39 @@ def train_and_evaluate(cfg, data, out, eval_data: dict) -> dict:
         train_s=round(wall, 1),
         eval_s=round(time.perf_counter() - t1, 1),
     )
+
+# %% ../nbs/13_experiments.ipynb #a22a5c7f
+MINUTE_MARKS = (5, 15, 30, 60)  # training budgets of the scaling study, CPU minutes of one thread
+
+
+def open_ended(**kw):
+    "The tutorial run with a schedule independent of its length: 300 warm-up steps, lr halved every 10,000 steps."
+    from contrastcorr.train import TrainConfig
+
+    fixed = dict(pairs_per_epoch=400, batch_size=4, warmup_epochs=3, lr_step_epochs=100, main_epochs=10_000)
+    return TrainConfig.tutorial(**{**fixed, **kw})
+
+# %% ../nbs/13_experiments.ipynb #0cd63915
+def train_for_minutes(cfg, data, out, marks=MINUTE_MARKS, clock=time.process_time) -> list[dict]:
+    """Train `cfg` until `clock` has advanced max(`marks`) minutes; at each mark keep the encoder
+    (`out/encoder_{N}min.pt`) and its step, CPU and wall seconds (`out/marks.jsonl`). Returns the marks' records."""
+    from contrastcorr.encoder import save_encoder
+    from contrastcorr.train import train
+
+    out, todo, recs = Path(out), sorted(marks), []
+    out.mkdir(parents=True, exist_ok=True)
+    c0, t0 = clock(), time.perf_counter()
+
+    def at_mark(run) -> bool:
+        cpu = clock() - c0
+        while todo and cpu >= 60 * todo[0]:
+            m = todo.pop(0)
+            save_encoder(out / f'encoder_{m:g}min.pt', run.model.encoder)
+            rec = dict(minutes=m, step=run.step, cpu_s=round(cpu, 1), wall_s=round(time.perf_counter() - t0, 1))
+            with open(out / 'marks.jsonl', 'a') as f:
+                f.write(json.dumps(rec) + '\n')
+            recs.append(rec)
+        return not todo
+
+    train(cfg, data, out, progress=False, on_step=at_mark)
+    return recs

@@ -361,8 +361,9 @@ def log_step(run: Run, log: JsonlLog, bar, step: int, stage: str, lr: float, res
     log.write(dict(step=step, stage=stage, lr=lr, **dict(zip(names, vals)), elapsed=round(run.elapsed, 3)))
     bar.set_postfix({k: f'{v:.3g}' for k, v in zip(names, vals)}, refresh=False)
 
-def run_loop(run: Run, loader, log: JsonlLog, bar, stop: StopRequest, stop_at: int) -> int | None:
-    "Train the loader's steps; checkpoint every `ckpt_every` and at the end; returns the step it stopped at, if asked."
+def run_loop(run: Run, loader, log: JsonlLog, bar, stop: StopRequest, stop_at: int, on_step=None) -> int | None:
+    """Train the loader's steps; checkpoint every `ckpt_every` and at the end; returns the step it stopped at, if asked.
+    `on_step(run)` runs after every step; True stops the run there (with a checkpoint)."""
     cfg, total = run.cfg, run.sched.total_steps
     run.model.train()
     t_prev = time.perf_counter()
@@ -375,7 +376,7 @@ def run_loop(run: Run, loader, log: JsonlLog, bar, stop: StopRequest, stop_at: i
         run.step = done = step + 1
         if done % cfg.log_every == 0 or done == total: log_step(run, log, bar, step, stage, lr, res)
         bar.update(1)
-        want_stop = stop.requested or done == stop_at < total
+        want_stop = stop.requested or done == stop_at < total or bool(on_step and on_step(run))
         if run.process.enabled:                                          # every process stops after the same step
             want_stop = all_reduce(torch.tensor([float(want_stop)], device=run.device), run.process, 'max').item() > 0
         if want_stop: save_checkpoint(run); return done
@@ -403,7 +404,7 @@ def finish_run(run: Run, stopped: int | None, stop: StopRequest) -> dict:
 
 # %% ../nbs/07_train.ipynb #b17774fb
 def train(cfg: TrainConfig, data, out, resume: bool = False, model: nn.Module | None = None, progress: bool = True,
-          stop_after: int | None = None, allow_changes: bool = False) -> dict:
+          stop_after: int | None = None, allow_changes: bool = False, on_step=None) -> dict:
     "Train on `data` (paths or videos); writes log.jsonl, checkpoint.pt, encoder.pt, losses.png, config.json in `out`."
     from tqdm.auto import tqdm
     with RunLock(out, enabled=int(os.environ.get('RANK', '0')) == 0):       # rank 0 writes the folder
@@ -427,7 +428,7 @@ def train(cfg: TrainConfig, data, out, resume: bool = False, model: nn.Module | 
         bar = tqdm(total=total, initial=run.start, disable=not (progress and d.is_main), dynamic_ncols=True,
                    desc='train')
         with StopRequest() as stop:
-            try: stopped = run_loop(run, loader, log, bar, stop, stop_at)
+            try: stopped = run_loop(run, loader, log, bar, stop, stop_at, on_step)
             finally: bar.close(); log.close()
         return finish_run(run, stopped, stop)
 

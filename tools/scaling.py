@@ -96,6 +96,21 @@ def jobs_for(a) -> tuple[list, list]:
     return jobs, sorted(distinct.values(), key=lambda j: (j['seed'], j['steps']))
 
 
+def train_minutes(a, seed: int) -> Path:
+    "The seed's one open-ended run, kept at every mark of --minutes (CPU minutes of this process, one thread)."
+    import torch
+    from contrastcorr.experiments import open_ended, study_data, train_for_minutes
+
+    torch.set_num_threads(1)
+    out = Path(a.work) / f'minutes_seed{seed}'
+    if (out / 'marks.jsonl').is_file() and len((out / 'marks.jsonl').read_text().splitlines()) == len(a.minutes):
+        return out
+    shutil.rmtree(out, ignore_errors=True)  # a run killed before its last mark: its CPU clock cannot resume
+    train_for_minutes(open_ended(seed=seed, device='cpu', log_every=50, ckpt_every=2000), study_data('both', a.real),
+                      out, a.minutes)
+    return out
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     p.add_argument('--real', default=None, help='folder of real training clips (tools/make_training_set.py)')
@@ -107,6 +122,9 @@ def main(argv=None):
     p.add_argument('--work', default='/tmp/contrastcorr_scaling', help='run folders (cache)')
     p.add_argument('--out', default=str(ROOT / 'data' / 'scaling.json'))
     p.add_argument('--cached-only', action='store_true', help='write the JSON from the finished runs only (train none)')
+    p.add_argument('--minutes', type=float, nargs='*', default=None,
+                   help='the minutes axis instead: one open-ended run per seed, scored at these CPU minutes (5 15 30 60)')
+    p.add_argument('--train-only', action='store_true', help='with --minutes: train the runs, score and write nothing')
     a = p.parse_args(argv)
     os.environ.setdefault('OMP_NUM_THREADS', '1')
     if a.davis is None and SHARED_DAVIS.is_dir():
@@ -116,6 +134,10 @@ def main(argv=None):
     torch.set_num_threads(1)
     from contrastcorr.experiments import EVAL_SEQUENCES, EVAL_SIZE, machine, scaling_axes
 
+    if a.minutes is not None and a.train_only:
+        for seed in a.seeds:
+            train_minutes(a, seed)
+        return
     jobs, distinct = jobs_for(a)
     t0 = time.perf_counter()
     if a.cached_only:
