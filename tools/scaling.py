@@ -8,6 +8,15 @@ runs are cached in --work, one result.json each, so an interrupted study continu
 
     python tools/make_training_set.py --public REPOS --out REAL          # real clips (see data/SOURCES.md)
     OMP_NUM_THREADS=1 python tools/scaling.py --real REAL --seeds 0 1
+
+The minutes axis (`--minutes 5 15 30 60`) is one open-ended run per seed (`experiments.open_ended`, a schedule that
+does not depend on the run's length), its encoder kept as the process's CPU clock passes each mark
+(`experiments.train_for_minutes`), so its first N minutes are the N-minute run. Train the seeds as parallel
+one-thread processes, then score the kept encoders and add the axis to the JSON (the other axes' runs are kept):
+
+    OMP_NUM_THREADS=1 python tools/scaling.py --real REAL --minutes 5 15 30 60 --train-only --seeds 0 --work W &
+    OMP_NUM_THREADS=1 python tools/scaling.py --real REAL --minutes 5 15 30 60 --train-only --seeds 1 --work W &
+    wait; OMP_NUM_THREADS=1 python tools/scaling.py --minutes 5 15 30 60 --cached-only --seeds 0 1 --work W
 """
 
 from __future__ import annotations
@@ -96,9 +105,19 @@ def jobs_for(a) -> tuple[list, list]:
     return jobs, sorted(distinct.values(), key=lambda j: (j['seed'], j['steps']))
 
 
+def public_args(argv) -> list:
+    "The command line with this machine's paths replaced by names."
+    args = list(sys.argv[1:] if argv is None else argv)
+    for flag, name in (('--real', 'REAL'), ('--work', 'WORK'), ('--davis', 'DAVIS'), ('--out', 'data/scaling.json')):
+        if flag in args:
+            args[args.index(flag) + 1] = name  # no paths of this machine in the record
+    return args
+
+
 def train_minutes(a, seed: int) -> Path:
     "The seed's one open-ended run, kept at every mark of --minutes (CPU minutes of this process, one thread)."
     import torch
+
     from contrastcorr.experiments import open_ended, study_data, train_for_minutes
 
     torch.set_num_threads(1)
@@ -109,6 +128,71 @@ def train_minutes(a, seed: int) -> Path:
     train_for_minutes(open_ended(seed=seed, device='cpu', log_every=50, ckpt_every=2000), study_data('both', a.real),
                       out, a.minutes)
     return out
+
+
+def mark_losses(log: Path, step: int) -> dict:
+    "The loss terms of the last 5 records before `step` (the run's losses at that mark)."
+    recs = [r for r in map(json.loads, log.read_text().splitlines()) if 'loss' in r and r['step'] < step][-5:]
+    skip = ('step', 'stage', 'lr', 'elapsed')
+    return {k: round(sum(r[k] for r in recs) / len(recs), 4) for k in recs[-1] if k not in skip} if recs else {}
+
+
+def minutes_runs(a) -> list[dict]:
+    "One record per (seed, mark) reached so far; each kept encoder is scored once (eval_{N}min.json beside it)."
+    global _DATA
+    from contrastcorr.experiments import davis_subset, evaluate_subset
+
+    runs = []
+    for seed in a.seeds:
+        d = Path(a.work) / f'minutes_seed{seed}'
+        marks = (d / 'marks.jsonl').read_text().splitlines() if (d / 'marks.jsonl').is_file() else []
+        for m in map(json.loads, marks):
+            n = f"{m['minutes']:g}"
+            cache = d / f'eval_{n}min.json'
+            if not cache.is_file():
+                if _DATA is None:
+                    _DATA = davis_subset(a.davis, n_frames=a.frames)
+                t1 = time.perf_counter()
+                ev = evaluate_subset(str(d / f'encoder_{n}min.pt'), _DATA)
+                cache.write_text(json.dumps(dict(ev, eval_s=round(time.perf_counter() - t1, 1))))
+            ev = json.loads(cache.read_text())
+            losses = mark_losses(d / 'log.jsonl', m['step'])
+            runs.append(dict(seed=seed, model={}, train={}, data='both', **ev, final_losses=losses,
+                             train_cpu_s=m['cpu_s'], train_s=m['wall_s'], axis='minutes', label=f'{n} min',
+                             minutes=int(n) if n.isdigit() else m['minutes'], steps=m['step']))
+            print(f"minutes {n:>3s} seed {seed}: step {m['step']}, {m['cpu_s']:.0f} CPU s, J&F {ev['JF']:.3f}",
+                  flush=True)
+    return runs
+
+
+def write_minutes(a, args: list):
+    "Add the minutes axis to the study's JSON, keeping the other axes' recorded runs."
+    import torch
+
+    from contrastcorr.experiments import machine, open_ended
+    from contrastcorr.train import make_schedule
+
+    out = json.loads(Path(a.out).read_text()) if Path(a.out).is_file() else dict(axes={}, runs=[])
+    sched = make_schedule(open_ended(), n_videos=1)
+    out['axes']['minutes'] = [f'{m:g} min' for m in a.minutes]
+    marks = ' '.join(f'{m:g}' for m in a.minutes)
+    train_cmd = f'OMP_NUM_THREADS=1 python tools/scaling.py --real REAL --minutes {marks} --train-only --work WORK'
+    out['minutes'] = dict(
+        command='; '.join([*(f'{train_cmd} --seeds {s} &' for s in a.seeds), 'wait',
+                           'OMP_NUM_THREADS=1 python tools/scaling.py ' + ' '.join(shlex.quote(x) for x in args)]),
+        design='one open-ended run per seed (experiments.open_ended), its encoder kept when the process CPU time '
+        'since the start of training (set-up included) passes each mark: the first N minutes of that run are the '
+        'N-minute run, because no part of the schedule depends on the run length',
+        schedule=dict(warmup_steps=sched.warmup_steps, lr_halved_every_steps=sched.lr_step, lr=open_ended().lr,
+                      batch_size=open_ended().batch_size, amp=open_ended().amp),
+        marks=a.minutes,
+        hardware=dict(machine(), torch=torch.__version__,
+                      note='CPU minutes of one thread (process time); the 2-core machine was shared with other work, '
+                      'so wall times are longer and vary'),
+    )
+    out['runs'] = [r for r in out['runs'] if r.get('axis') != 'minutes'] + minutes_runs(a)
+    Path(a.out).write_text(json.dumps(out, indent=1, ensure_ascii=False) + '\n')
+    print(f'wrote {a.out}')
 
 
 def main(argv=None):
@@ -123,7 +207,7 @@ def main(argv=None):
     p.add_argument('--out', default=str(ROOT / 'data' / 'scaling.json'))
     p.add_argument('--cached-only', action='store_true', help='write the JSON from the finished runs only (train none)')
     p.add_argument('--minutes', type=float, nargs='*', default=None,
-                   help='the minutes axis instead: one open-ended run per seed, scored at these CPU minutes (5 15 30 60)')
+                   help='instead of the axes: one open-ended run per seed, scored at these CPU minutes (5 15 30 60)')
     p.add_argument('--train-only', action='store_true', help='with --minutes: train the runs, score and write nothing')
     a = p.parse_args(argv)
     os.environ.setdefault('OMP_NUM_THREADS', '1')
@@ -134,9 +218,13 @@ def main(argv=None):
     torch.set_num_threads(1)
     from contrastcorr.experiments import EVAL_SEQUENCES, EVAL_SIZE, machine, scaling_axes
 
-    if a.minutes is not None and a.train_only:
-        for seed in a.seeds:
-            train_minutes(a, seed)
+    if a.minutes is not None:
+        a.minutes = [int(m) if m == int(m) else m for m in a.minutes]  # 5, not 5.0, in file names and the record
+        if not a.cached_only:
+            for seed in a.seeds:
+                train_minutes(a, seed)
+        if not a.train_only:
+            write_minutes(a, public_args(argv))
         return
     jobs, distinct = jobs_for(a)
     t0 = time.perf_counter()
@@ -144,12 +232,8 @@ def main(argv=None):
         distinct = [j for j in distinct if (Path(j['dir']) / 'result.json').is_file()]
     done = {j['dir']: run_one(j) for j in distinct}
     runs = [dict(done[j['dir']], axis=j['axis'], label=j['label'], steps=j['steps']) for j in jobs if j['dir'] in done]
-    args = list(sys.argv[1:] if argv is None else argv)
-    for flag, name in (('--real', 'REAL'), ('--work', 'WORK'), ('--davis', 'DAVIS'), ('--out', 'data/scaling.json')):
-        if flag in args:
-            args[args.index(flag) + 1] = name  # no paths of this machine in the record
     out = dict(
-        command='OMP_NUM_THREADS=1 python tools/scaling.py ' + ' '.join(shlex.quote(x) for x in args),
+        command='OMP_NUM_THREADS=1 python tools/scaling.py ' + ' '.join(shlex.quote(x) for x in public_args(argv)),
         question='How does DAVIS label propagation improve with training time, model size, crop size and real video, at CPU scale?',
         base=dict(preset='tutorial', steps=a.base_steps, batch_size=4, data='both'),
         data={
