@@ -178,8 +178,8 @@ def write_minutes(a, args: list):
     marks = ' '.join(f'{m:g}' for m in a.minutes)
     train_cmd = f'OMP_NUM_THREADS=1 python tools/scaling.py --real REAL --minutes {marks} --train-only --work WORK'
     out['minutes'] = dict(
-        command='; '.join([*(f'{train_cmd} --seeds {s} &' for s in a.seeds), 'wait',
-                           'OMP_NUM_THREADS=1 python tools/scaling.py ' + ' '.join(shlex.quote(x) for x in args)]),
+        commands=[*(f'{train_cmd} --seeds {s} &' for s in a.seeds), 'wait',
+                  'OMP_NUM_THREADS=1 python tools/scaling.py ' + ' '.join(shlex.quote(x) for x in args)],
         design='one open-ended run per seed (experiments.open_ended), its encoder kept when the process CPU time '
         'since the start of training (set-up included) passes each mark: the first N minutes of that run are the '
         'N-minute run, because no part of the schedule depends on the run length',
