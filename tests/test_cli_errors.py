@@ -299,7 +299,10 @@ def test_unicode_paths(files, capsys, tmp_path):
 
 # ---------------------------------------------------------------- child processes: signals and a full disk
 def child(argv, **kw):
-    code = 'import sys; from contrastcorr.cli import main; sys.exit(main(sys.argv[1:]))'
+    # A shell starts background jobs with SIGINT ignored, and Python then installs no KeyboardInterrupt handler: the
+    # child takes Ctrl-C's default back, as it has in a terminal, so the signal tests hold however pytest is started.
+    code = ('import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); '
+            'from contrastcorr.cli import main; sys.exit(main(sys.argv[1:]))')
     return subprocess.Popen([sys.executable, '-c', code, *map(str, argv)], env=ENV, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, **kw)
 
