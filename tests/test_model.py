@@ -314,7 +314,11 @@ def test_step_matches_the_record(preset, channels_last):
     rec = STEP_RECORD[preset]
     assert list(terms) == list(rec['terms']) and list(grads) == list(rec['grads'])
     assert_near(torch.stack(list(terms.values())), torch.tensor(list(rec['terms'].values())), what=f'{preset} terms')
-    assert_near(torch.stack(list(grads.values())), torch.tensor(list(rec['grads'].values())), what=f'{preset} grads')
+    # Gradient norms are not a fixed-order float32 sum: through the tracker and the crop sampling they moved by up to
+    # 0.4% on a CPU leg without vector kernels (the loss terms by < 1e-4), while a change to the method moves them by
+    # far more; so they are held to 1% of the record, an explicit bound rather than the float32 policy.
+    g, r = torch.stack(list(grads.values())), torch.tensor(list(rec['grads'].values()))
+    assert (g - r).abs().max() <= 1e-2 * r.abs().max(), f'{preset} grads {g.tolist()} vs the record {r.tolist()}'
 
 
 def test_encoder_layout_auto(pairs):
