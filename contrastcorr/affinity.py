@@ -16,7 +16,7 @@ from .checks import check_tau, check_tensor
 
 # %% auto #0
 __all__ = ['TOLERANCE', 'tolerance', 'assert_near', 'affinity_logits', 'affinity', 'reconstruct', 'window_mask', 'mutual_match',
-           'propagate_labels_dense', 'propagate_labels', 'patch_features', 'reconstruct_next']
+           'propagate_labels_dense', 'WindowRefs', 'propagate_labels', 'patch_features', 'reconstruct_next']
 
 # %% ../nbs/01_affinity.ipynb #6f1b82b7
 TOLERANCE = {torch.float64: 1e-9, torch.float32: 1e-4, torch.float16: 4e-3, torch.bfloat16: 3e-2}
@@ -151,45 +151,96 @@ def _topk_grouped(S, k, allowed=None):
     val, j = val.topk(k, dim=-1)                                                       # (B, m, k)
     return val, (g * n + c[..., None]).flatten(2).gather(2, j)
 
-def _tile_size(B, Tg, Tw, N, R, max_elems, largest=12):
+def _tile_size(B, Tg, Tw, N, R, max_elems, largest=8):
     "Largest square tile side a <= `largest` whose logits B·a²·(Tw·(a+2R)² + Tg·N) fit in `max_elems` (at least 1)."
     for a in range(largest, 0, -1):
         if B * a * a * (Tw * (a + 2 * R) ** 2 + Tg * N) <= max_elems: return a
     return 1
 
+# %% ../nbs/01_affinity.ipynb #5b1d0c3e
+def _strip_columns(w, a, R):
+    "Columns c0:c1 of the strip of each column of a×a tiles: the tiles' columns grown by R, clipped to the frame."
+    return [(max(0, x - R), min(w, x + a + R)) for x in range(0, w, a)]
+
+class WindowRefs:
+    """The reference frames of a windowed propagation in the layout its tiles read: features `Fr` (B, T, h, w, C) and
+    labels `Lr` (B, T, h·w, D), the `Tw` windowed frames first, then the frames matched everywhere; `n` of the windowed
+    slots in use. The windowed frames are also kept as strips, one per column of a×a tiles (`strips_in`). `push`
+    replaces the oldest windowed frame, so a rolling context copies one frame per step instead of all of them."""
+    def __init__(self, Fr, Lr, Tw, radius, max_elems, n=None):
+        B, T, h, w, C = Fr.shape
+        self.Fr, self.Lr, self.Tw, self.radius, self.R = Fr, Lr, Tw, radius, math.ceil(radius) - 1
+        self.a = _tile_size(B, T - Tw, Tw, h * w, self.R, max_elems)          # side of the target tiles
+        self.cols, self.strips, self.mm = _strip_columns(w, self.a, self.R), None, None
+        self.n = self.pushed = Tw if n is None else n
+        self._buf = None
+
+    @classmethod
+    def from_stack(cls, F_r, L_r, win, radius, max_elems):
+        "From F_r (B, C, T, h, w) and L_r (B, D, T, h, w); `win` (T bools): True where a frame is windowed."
+        B, C, T, h, w = F_r.shape
+        order = [i for i in range(T) if win[i]] + [i for i in range(T) if not win[i]]
+        Fr, Lr = F_r.permute(0, 2, 3, 4, 1), L_r.permute(0, 2, 3, 4, 1)       # free if F_r is channels-last
+        if order != list(range(T)): Fr, Lr = Fr[:, order], Lr[:, order]
+        return cls(Fr.contiguous(), Lr.reshape(B, T, h * w, -1).contiguous(), sum(win), radius, max_elems)
+
+    @classmethod
+    def empty(cls, B, C, D, h, w, Tw, Tg, radius, max_elems, device=None):
+        "Room for `Tw` windowed frames and `Tg` matched everywhere, none in use yet (`put`, `push` fill it)."
+        Fr, Lr = torch.zeros(B, Tw + Tg, h, w, C, device=device), torch.zeros(B, Tw + Tg, h * w, D, device=device)
+        return cls(Fr, Lr, Tw, radius, max_elems, n=0)
+
+    def put(self, i, F_i, L_i):
+        "Slot i <- features F_i (B, C, h, w) and labels L_i (B, D, h, w); a windowed slot's strips follow."
+        self.Fr[:, i] = F_i.permute(0, 2, 3, 1)
+        self.Lr[:, i] = L_i.flatten(2).transpose(1, 2)
+        if self.strips is not None and i < self.Tw:
+            for s, (c0, c1) in zip(self.strips, self.cols): s[:, i] = self.Fr[:, i, :, c0:c1]
+
+    def push(self, F_i, L_i):
+        "A new windowed frame, in the slot of the oldest once all `Tw` are in use (a ring: the order does not matter)."
+        self.put(self.pushed % self.Tw, F_i, L_i)
+        self.pushed += 1
+        self.n = min(self.pushed, self.Tw)
+
+    def strips_in(self, dtype):
+        "The strips (B, n, h, ≤ a+2R, C) in `dtype`: made once (again if the dtype changes), then kept by `put`."
+        if self.mm != dtype:
+            self.strips = [self.Fr[:, :self.Tw, :, c0:c1].to(dtype).contiguous() for c0, c1 in self.cols]
+            self.mm = dtype
+        return [s[:, :self.n] for s in self.strips]
+
+    def buffer(self, numel, dtype):
+        "Scratch memory for the tiles' logits, kept for the next call: fresh memory costs page faults every frame."
+        if self._buf is None or self._buf.numel() < numel or self._buf.dtype != dtype:
+            self._buf = self.Fr.new_empty(numel, dtype=dtype)
+        return self._buf[:numel]
+
+    def propagate(self, F_t, tau=1.0, topk=None, softmax_over='topk', dtype=None):
+        "`propagate_labels` of targets F_t (B, C, h, w) from these frames (windowed within `radius`): (B, D, h, w)."
+        return _propagate_windowed(F_t, self, tau, topk, softmax_over, dtype)
+
 # %% ../nbs/01_affinity.ipynb #0d9be57a
-def _window_plan(F_t, F_r, L_r, tau, topk, radius, win, softmax_over, max_elems, dtype):
-    "What every tile of `_propagate_windowed` shares: sizes, channels-last features, labels and strips."
-    B, C, T, h, w = F_r.shape
-    D, R, N, dev, ex = L_r.shape[1], math.ceil(radius) - 1, h * w, F_t.device, F_t.dtype
-    # frames matched everywhere (CRW: the first)
-    g_idx = [i for i in range(T) if not win[i]]
-    w_idx = [i for i in range(T) if win[i]]                                   # frames matched within the window
-    Tg, Tw = len(g_idx), len(w_idx)
+def _window_plan(F_t, refs, tau, topk, softmax_over, dtype):
+    "What every tile of `_propagate_windowed` shares: sizes, targets channels-last, reference rows, labels, strips."
+    B, T, h, w, C = refs.Fr.shape
+    D, R, a, radius, N, dev, ex = refs.Lr.shape[-1], refs.R, refs.a, refs.radius, h * w, F_t.device, F_t.dtype
+    Tw, Tg = refs.n, T - refs.Tw                                              # windowed frames in use, the others
     low = topk is not None and softmax_over == 'topk' and dtype not in (None, ex)   # choose in `dtype`, weigh exactly
     mm = dtype if low else ex                                                 # dtype of the big matrix products
-    a = _tile_size(B, Tg, Tw, N, R, max_elems)
     Ft = (F_t / tau).permute(0, 2, 3, 1)                                      # (B, h, w, C), 1/τ folded in
-    Fr = F_r.permute(0, 2, 3, 4, 1).contiguous().view(B, T * N, C)           # (B, T·N, C): free if F_r is channels-last
-    Lr = L_r.permute(0, 2, 3, 4, 1).contiguous().view(B, T * N, D)           # (B, T·N, D)
-    Fw = Fr.view(B, T, h, w, C)[:, w_idx[0]:w_idx[-1] + 1] if Tw == w_idx[-1] + 1 - w_idx[0] else \
-        Fr.view(B, T, h, w, C)[:, w_idx]                                      # (B, Tw, h, w, C) windowed frames
-    # one strip per column of tiles: the columns its regions span, clipped to the frame; a region is then rows of a
-    # strip, a contiguous block that the matrix product reads in place
-    strips = [Fw[:, :, :, max(0, x - R):x + a + R].to(mm).contiguous()
-              for x in range(0, w, a)]                                        # each (B, Tw, h, ≤ a+2R, C)
-    # (B,) ‖f_r‖ <= bound for every reference cell
-    bound = Fr.norm(dim=-1).amax(1) if low else None
-    frame = torch.tensor(w_idx, device=dev)                                   # windowed frame -> its index in F_r
+    Fr, Lr = refs.Fr.view(B, T * N, C), refs.Lr.view(B, T * N, D)             # rows: windowed slot t at t·N
+    strips = refs.strips_in(mm)                                               # a region is rows of a strip
+    bound = Fr.norm(dim=-1).amax(1) if low else None                          # (B,) ‖f_r‖ <= bound (unused slots: 0)
     g_rows = Fg = G = None
     if Tg:
-        g_rows = (torch.tensor(g_idx, device=dev)[:, None] * N + torch.arange(N, device=dev)).flatten()   # (Tg·N,)
-        Fg = Fr[:, g_rows].to(mm)                                             # (B, Tg·N, C)
+        g_rows = torch.arange(refs.Tw * N, T * N, device=dev)                 # (Tg·N,) rows matched everywhere
+        Fg = Fr[:, refs.Tw * N:].to(mm)                                       # (B, Tg·N, C)
         # top-k groups
         G = next((g for g in (10, 8, 6, 5, 4, 3, 2) if Tg * N % g == 0 and Tg * N // g > 2 * (topk or 0)), 1)
     # in low precision: 2k candidates, then exact
     kk = None if topk is None else (2 * topk if low else topk)
-    fresh = torch.is_grad_enabled() and any(x.requires_grad for x in (F_t, F_r, L_r))   # autograd: no buffer reuse
+    fresh = torch.is_grad_enabled() and any(x.requires_grad for x in (F_t, refs.Fr, refs.Lr))   # autograd: no reuse
     near = {}                                                                 # window of each tile shape, made once
     return SimpleNamespace(**locals())
 
@@ -228,7 +279,7 @@ def _tile_logits(p, g, buf):
 
 def _tile_rows(p, g, t, c):
     "Row in Fr of region cell c of windowed frame t, for tile g."
-    return p.frame[t] * p.N + (g.r0 + c // g.kw) * p.w + g.c0 + c % g.kw
+    return t * p.N + (g.r0 + c // g.kw) * p.w + g.c0 + c % g.kw
 
 # %% ../nbs/01_affinity.ipynb #549a2b6c
 def _tile_labels(p, g, A, S_w, S_g):
@@ -259,11 +310,11 @@ def _tile_labels(p, g, A, S_w, S_g):
     return torch.einsum('bmkd,bmk->bdm', _take(p.Lr, pos.gather(2, i)), wgt)
 
 # %% ../nbs/01_affinity.ipynb #b767d6da
-def _propagate_windowed(F_t, F_r, L_r, tau, topk, radius, win, softmax_over, max_elems, dtype=None):
+def _propagate_windowed(F_t, refs, tau, topk, softmax_over, dtype=None):
     """`propagate_labels` with a window, by a×a target tiles: a windowed frame only contributes the cells around the
-    tile (at most (a+2R)², fewer at the frame's border)."""
-    p = _window_plan(F_t, F_r, L_r, tau, topk, radius, win, softmax_over, max_elems, dtype)
-    buf = None if p.fresh else p.Fr.new_empty(p.B * p.Tw * (p.a + 2 * p.R) ** 2 * p.a ** 2, dtype=p.mm)
+    tile (at most (a+2R)², fewer at the frame's border). `refs`: a `WindowRefs`."""
+    p = _window_plan(F_t, refs, tau, topk, softmax_over, dtype)
+    buf = None if p.fresh else refs.buffer(p.B * p.Tw * (p.a + 2 * p.R) ** 2 * p.a ** 2, p.mm)
     out = F_t.new_empty(p.B, p.D, p.h, p.w)
     for y in range(0, p.h, p.a):
         for x in range(0, p.w, p.a):
@@ -332,7 +383,8 @@ def propagate_labels(F_t, F_r, L_r, tau=1.0, topk=None, radius=None, window=None
     _check_propagate_args(T, N, topk, softmax_over, window, radius, dtype)
     if radius is not None and not mutual and (window is None or any(window)):   # only logits inside the window
         win = [True] * T if window is None else [bool(v) for v in window]
-        return _propagate_windowed(F_t, F_r, L_r, tau, topk, radius, win, softmax_over, max_elems, dtype)
+        refs = WindowRefs.from_stack(F_r, L_r, win, radius, max_elems)
+        return _propagate_windowed(F_t, refs, tau, topk, softmax_over, dtype)
     # Target-major layout: each block of logits is (B, m, T·N), so softmax and top-k run over the contiguous last dim.
     Fr, Ft, Lr = F_r.flatten(2), F_t.flatten(2).transpose(1, 2), L_r.flatten(2)   # (B,C,T·N), (B,N,C), (B,D,T·N)
     low = topk is not None and softmax_over == 'topk' and not mutual and dtype not in (None, F_t.dtype)

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from PIL import GifImagePlugin, Image
 from tqdm.auto import tqdm
 
-from .affinity import propagate_labels
+from .affinity import WindowRefs, propagate_labels
 from .checks import UsageError, check_frames, float_option, int_option
 from .data import DavisDataset, VideoFrames, overlay_mask, unit_lab, write_mask
 from .devices import cpu_has_bf16, pick_device
@@ -198,7 +198,8 @@ def propagate_iter(frames: torch.Tensor, L_0: torch.Tensor, encoder: nn.Module, 
     "Yield (t, L̂_t), t = 0..T-1: soft labels (D, h, w) of uint8 frames (T, 3, H, W) processed at `size`, from L_0."
     cfg = get_config(config)
     def features(t):   # (C, h, w), computed once per frame
-        f = encoder(frames_to_input(frames[t:t + 1].to(device), size))
+        x = frames_to_input(frames[t:t + 1].to(device), size)
+        f = encoder(x.contiguous(memory_format=torch.channels_last))          # NHWC: faster convolutions on CPUs
         if f.ndim != 4 or f.shape[-2:] != L_0.shape[-2:]:
             raise ValueError(f"the encoder must map (1, 3, H, W) to stride-8 features (1, C, H/8, W/8) = "
                              f"(1, C, {L_0.shape[-2]}, "
@@ -209,11 +210,31 @@ def propagate_iter(frames: torch.Tensor, L_0: torch.Tensor, encoder: nn.Module, 
     L_0 = L_0.to(device)
     F_0 = features(0)
     yield 0, L_0
+    if cfg.combine == 'joint' and cfg.radius is not None and not cfg.mutual and cfg.n_recent:
+        yield from _rolling_context(F_0, L_0, features, len(frames), cfg)
+        return
     recent = deque([(F_0, L_0)] * cfg.n_recent if cfg.fill_context else [], maxlen=cfg.n_recent)   # (F_r, L_r) before t
     for t in range(1, len(frames)):
         F_t = features(t)
         L_t = propagate_step(F_t, [F_0] + [f for f, _ in recent], [L_0] + [L_r for _, L_r in recent], cfg)
         recent.append((F_t, L_t))                                                 # its prediction becomes a reference
+        yield t, L_t
+
+def _rolling_context(F_0, L_0, features, T, cfg):
+    """`propagate_iter`'s loop for a joint context with a window (CRW): the context lives in a `WindowRefs`, where each
+    new frame replaces the oldest; the same labels as `propagate_step`, without rebuilding the context every frame."""
+    (C, h, w), D = F_0.shape, L_0.shape[0]
+    refs = WindowRefs.empty(1, C, D, h, w, cfg.n_recent, 1, cfg.radius, cfg.max_elems, F_0.device)
+    refs.put(cfg.n_recent, F_0[None], L_0[None])                              # frame 0: matched everywhere
+    for _ in range(cfg.n_recent if cfg.fill_context else 0): refs.push(F_0[None], L_0[None])
+    for t in range(1, T):
+        F_t = features(t)
+        if refs.n == 0: L_t = propagate_step(F_t, [F_0], [L_0], cfg)           # no windowed frame yet
+        else:   # copies of frame 0 in the context choose in float32 (see `propagate_step`)
+            dtype = None if cfg.fill_context and t <= cfg.n_recent else affinity_dtype(cfg.dtype, F_t.device)
+            topk = min(cfg.topk, (1 + refs.n) * h * w)
+            L_t = refs.propagate(F_t[None], cfg.tau, topk, cfg.softmax_over, dtype)[0]
+        refs.push(F_t[None], L_t[None])                                       # its prediction becomes a reference
         yield t, L_t
 
 # %% ../nbs/08_propagation.ipynb #60bfec37
