@@ -5,7 +5,6 @@
 # %% ../nbs/13_experiments.ipynb #b4f58896
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
@@ -127,11 +126,13 @@ def train_for_minutes(cfg, data, out, marks=MINUTE_MARKS, clock=time.process_tim
     """Train `cfg` until `clock` has advanced max(`marks`) minutes; at each mark keep the encoder
     (`out/encoder_{N}min.pt`) and its step, CPU and wall seconds (`out/marks.jsonl`). Returns the marks' records."""
     from contrastcorr.encoder import save_encoder
+    from contrastcorr.runs import JsonlLog
     from contrastcorr.train import train
 
     out, todo, recs = Path(out), sorted(marks), []
     out.mkdir(parents=True, exist_ok=True)
     c0, t0 = clock(), time.perf_counter()
+    log = JsonlLog(out / 'marks.jsonl')
 
     def at_mark(run) -> bool:
         cpu = clock() - c0
@@ -139,10 +140,9 @@ def train_for_minutes(cfg, data, out, marks=MINUTE_MARKS, clock=time.process_tim
             m = todo.pop(0)
             save_encoder(out / f'encoder_{m:g}min.pt', run.model.encoder)
             rec = dict(minutes=m, step=run.step, cpu_s=round(cpu, 1), wall_s=round(time.perf_counter() - t0, 1))
-            with open(out / 'marks.jsonl', 'a') as f:
-                f.write(json.dumps(rec) + '\n')
-            recs.append(rec)
+            log.write(rec); recs.append(rec)
         return not todo
 
-    train(cfg, data, out, progress=False, on_step=at_mark)
+    try: train(cfg, data, out, progress=False, on_step=at_mark)
+    finally: log.close()
     return recs

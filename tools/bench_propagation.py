@@ -75,6 +75,19 @@ class PeakRSS:
         self.peak = max(self.peak_abs, rss_mb()) - self.base
 
 
+def measured(base, frames, context, wall, cpu, mem, note):
+    "`base` (method, protocol, size, threads, dtype) with one run's numbers: seconds and CPU seconds per frame, peak MB."
+    return {
+        **base,
+        'frames': frames,
+        'context': context,
+        's_per_frame': wall,
+        'cpu_per_frame': cpu,
+        'peak_mb': mem.peak,
+        'note': note,
+    }
+
+
 def run_one(name, seq_dir, n_frames):
     "Run one method in this process; return a dict of measurements."
     from dataclasses import replace
@@ -127,15 +140,10 @@ def run_one(name, seq_dir, n_frames):
                 t0, c0 = t1, c1
         full = [i for i in range(1, T) if i >= n_ctx]  # frames with a full context
         sel = full or list(range(1, T))
-        out.update(
-            frames=T,
-            context=n_ctx,
-            s_per_frame=sum(wall[i] for i in sel) / len(sel),
-            cpu_per_frame=sum(cpu[i] for i in sel) / len(sel),
-            peak_mb=mem.peak,
-            note=f'mean over {len(sel)} frames with {"a full" if full else "a partial"} context',
+        note = f'mean over {len(sel)} frames with {"a full" if full else "a partial"} context'
+        return measured(
+            out, T, n_ctx, sum(wall[i] for i in sel) / len(sel), sum(cpu[i] for i in sel) / len(sel), mem, note
         )
-        return out
 
     def feats(x):  # (C, h, w) features of unit-Lab frames (1, 3, H', W')
         f = enc(x)[0]
@@ -153,15 +161,8 @@ def run_one(name, seq_dir, n_frames):
                 F_t[None], F_r, L_r, tau=cfg.tau, topk=cfg.topk, radius=cfg.radius, window=[False] + [True] * (k - 1)
             )
             wall, cpu = time.perf_counter() - t0, time.process_time() - c0
-        out.update(
-            frames=1,
-            context=k,
-            s_per_frame=wall,
-            cpu_per_frame=cpu,
-            peak_mb=mem.peak,
-            note=f'{k} context frames; at 21 the logits alone are 7x larger (~{mem.peak * 7 / 1024:.0f} GB)',
-        )
-        return out
+        note = f'{k} context frames; at 21 the logits alone are 7x larger (~{mem.peak * 7 / 1024:.0f} GB)'
+        return measured(out, 1, k, wall, cpu, mem, note)
 
     # re-encoding: for every reference of one target, encode (reference, target) again as a pair, then propagate
     pair = torch.cat([x[:1], x[1:]])  # (2, 3, H', W')
@@ -173,15 +174,8 @@ def run_one(name, seq_dir, n_frames):
         enc_wall, enc_cpu = time.perf_counter() - t0, time.process_time() - c0
         propagate_step(F_t, F_refs, L_refs, cfg)
         wall, cpu = time.perf_counter() - t0, time.process_time() - c0
-    out.update(
-        frames=1,
-        context=n_ctx,
-        s_per_frame=wall,
-        cpu_per_frame=cpu,
-        peak_mb=mem.peak,
-        note=f'{2 * n_ctx} encoder passes per frame: {enc_wall:.2f} s wall / {enc_cpu:.2f} s CPU of it',
-    )
-    return out
+    note = f'{2 * n_ctx} encoder passes per frame: {enc_wall:.2f} s wall / {enc_cpu:.2f} s CPU of it'
+    return measured(out, 1, n_ctx, wall, cpu, mem, note)
 
 
 def main():

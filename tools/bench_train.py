@@ -40,7 +40,7 @@ from contrastcorr.data import asset_path
 from contrastcorr.devices import amp_dtype
 from contrastcorr.pairs import PairDataset, make_sources, pair_loader
 from contrastcorr.runs import seed_everything
-from contrastcorr.train import TrainConfig, build_model, model_config, train_step
+from contrastcorr.train import TrainConfig, build_model, build_optimizer, model_config, train_step
 overrides, amp, workers, steps = json.loads(sys.argv[1])
 cfg = TrainConfig.tutorial(**overrides, amp=amp, num_workers=workers)
 mc = model_config(cfg)
@@ -51,7 +51,7 @@ ds = PairDataset(videos, cfg.ref_size, cfg.target_size, cfg.max_gap, cfg.scale, 
 seed_everything(0)
 dev = torch.device('cpu')
 net = build_model(mc).to(dev).train()
-opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
+opt = build_optimizer(net, cfg.lr, dev)
 dtype = amp_dtype(amp, dev)
 scaler = torch.amp.GradScaler('cpu', enabled=False)
 warm = 3
