@@ -194,7 +194,7 @@ def train_step(net, batch: dict, stage: str, opt, scaler, device, dtype=None):
     scaler.update()
     return out
 
-# %% ../nbs/07_train.ipynb #2efb51e0
+# %% ../nbs/07_train.ipynb #f3b0153b
 def build_optimizer(model: nn.Module, lr: float, device: torch.device) -> torch.optim.Adam:
     "Adam over `model`'s parameters; fused (one kernel for all tensors, not ~10 small ops each) on CPU and CUDA."
     return torch.optim.Adam(model.parameters(), lr=lr, fused=device.type in ('cpu', 'cuda'))
