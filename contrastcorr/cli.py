@@ -123,7 +123,7 @@ def add_demo_args(parser):
     arg = parser.add_argument
     arg('--out', default='out', help='folder for figures and the metrics table (default: out)')
     arg('--quick', action='store_true', help='use the shipped tutorial checkpoint instead of training '
-        '(about 4 CPU-minutes of one core instead of 5.3-6.3)')
+        '(about 4 CPU-minutes of one core instead of 5.3-6.4)')
     arg('--steps', type=int_option(1), default=None, help='training steps (default: the tutorial preset)')
     arg('--davis-root', default=None, help='DAVIS-format folder (default: the sample shipped with the library)')
     arg('--sequences', nargs='+', default=None, help='sequences to segment (default: all in the split)')
