@@ -185,9 +185,10 @@ class WindowRefs:
         return cls(Fr.contiguous(), Lr.reshape(B, T, h * w, -1).contiguous(), sum(win), radius, max_elems)
 
     @classmethod
-    def empty(cls, B, C, D, h, w, Tw, Tg, radius, max_elems, device=None):
+    def empty(cls, B, C, D, h, w, Tw, Tg, radius, max_elems, device=None, dtype=None):
         "Room for `Tw` windowed frames and `Tg` matched everywhere, none in use yet (`put`, `push` fill it)."
-        Fr, Lr = torch.zeros(B, Tw + Tg, h, w, C, device=device), torch.zeros(B, Tw + Tg, h * w, D, device=device)
+        kw = dict(device=device, dtype=dtype)
+        Fr, Lr = torch.zeros(B, Tw + Tg, h, w, C, **kw), torch.zeros(B, Tw + Tg, h * w, D, **kw)
         return cls(Fr, Lr, Tw, radius, max_elems, n=0)
 
     def put(self, i, F_i, L_i):

@@ -224,7 +224,7 @@ def _rolling_context(F_0, L_0, features, T, cfg):
     """`propagate_iter`'s loop for a joint context with a window (CRW): the context lives in a `WindowRefs`, where each
     new frame replaces the oldest; the same labels as `propagate_step`, without rebuilding the context every frame."""
     (C, h, w), D = F_0.shape, L_0.shape[0]
-    refs = WindowRefs.empty(1, C, D, h, w, cfg.n_recent, 1, cfg.radius, cfg.max_elems, F_0.device)
+    refs = WindowRefs.empty(1, C, D, h, w, cfg.n_recent, 1, cfg.radius, cfg.max_elems, F_0.device, F_0.dtype)
     refs.put(cfg.n_recent, F_0[None], L_0[None])                              # frame 0: matched everywhere
     for _ in range(cfg.n_recent if cfg.fill_context else 0): refs.push(F_0[None], L_0[None])
     for t in range(1, T):
